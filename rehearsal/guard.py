@@ -1,0 +1,199 @@
+"""The in-character guard: code that keeps a weak model honest.
+
+A reply that speaks as an AI or assistant, mentions prompts or instructions, leaks the persona's
+hidden notes, or speaks for the user is a *violation*. Smaller slips (a name label, quotes, stage
+directions, running past one turn) are *cleaned*. `GuardedStream` applies both while streaming:
+it always holds back a few characters, so a violation is caught before any of it is shown.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+_AI = re.compile(
+    r"\b(as an? (ai|artificial|language model|assistant|chatbot|virtual)"
+    r"|i(?:'m| am) (just |only )?(an? )?(ai|artificial|language model|chatbot|bot|virtual assistant|assistant|computer program)\b"
+    r"|not (an? )?(real )?(ai|bot|human)\b|language model|chatbot|openai|qwen|alibaba cloud|anthropic|chatgpt)",
+    re.IGNORECASE,
+)
+_AI_WORD = re.compile(r"\bA\.?I\b")
+_ASSISTANT = re.compile(
+    r"(^\W*(i(?:'m| am) sorry,? but|i apologi[sz]e|certainly[!,.]|sure[!,]? here|of course[!,] here|absolutely[!,] here)"
+    r"|how (can|may) i (help|assist)|i can(?:no|')t (help|assist|comply|provide|fulfil)|(your|this|that) request\b"
+    r"|let me know if|feel free to|i hope this helps|is there anything else|i(?:'m| am) here to (help|assist|support you)"
+    r"|here(?:'s| is) (a|an|the|my) (revised|possible|sample|suggested)|as requested)",
+    re.IGNORECASE,
+)
+_META = re.compile(
+    r"(system (prompt|message)|\binstructions?\b|role-?play|\bin character|out of character|training film"
+    r"|screenplay|\bscript\b|\bpersona\b|the scenario|\bprompt\b|stage note|\btension\b|/10\b)",
+    re.IGNORECASE,
+)
+_STAGE_DIRECTION = re.compile(r"\s*(\([^()\n]{1,60}\)|\*[^*\n]{1,60}\*|\[[^\[\]\n]{1,80}\])\s*")
+_SENTENCE_END = re.compile(r"[.!?…](?=\s|$)")
+
+
+@dataclass(frozen=True)
+class GuardContext:
+    """What the guard needs to know about the scene."""
+
+    name: str
+    user_name: str
+    hidden_notes: tuple[str, ...] = ()
+    previous: tuple[str, ...] = ()  # the counterpart's earlier lines and the user's last line
+    max_sentences: int = 4
+    leak_ngram: int = 6
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A reason to reject a reply, and where in the cleaned text it starts."""
+
+    kind: str
+    start: int
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def _ngrams(words: list[str], n: int) -> set[tuple[str, ...]]:
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def find_violations(text: str, ctx: GuardContext) -> list[Violation]:
+    """Every violation in `text` (already cleaned), earliest first."""
+    found = []
+    for kind, rx in (("ai_identity", _AI), ("ai_identity", _AI_WORD), ("assistant_voice", _ASSISTANT), ("meta", _META)):
+        if match := rx.search(text):
+            found.append(Violation(kind, match.start()))
+    label = re.compile(rf"(^|[\s\"'])\**{re.escape(ctx.user_name)}\**\s*:", re.IGNORECASE)
+    if match := label.search(text):
+        found.append(Violation("speaks_for_user", match.start()))
+    if _repeats(text, ctx.previous):
+        found.append(Violation("repeat", 0))
+    leak = _leak_start(text, ctx)
+    if leak is not None:
+        found.append(Violation("leak", leak))
+    return sorted(found, key=lambda v: v.start)
+
+
+def _repeats(text: str, previous: tuple[str, ...], opening: int = 5, overlap: float = 0.75) -> bool:
+    """True for a loop or an echo: the same first words as an earlier line, or mostly old 3-grams."""
+    words = _words(text)
+    if len(words) >= opening and any(_words(line)[:opening] == words[:opening] for line in previous):
+        return True
+    grams = _ngrams(words, 3)
+    if len(grams) < 6:
+        return False
+    said = set().union(*(_ngrams(_words(line), 3) for line in previous)) if previous else set()
+    return len(grams & said) / len(grams) >= overlap
+
+
+def _leak_start(text: str, ctx: GuardContext) -> int | None:
+    words = _words(text)
+    if len(words) < ctx.leak_ngram:
+        return None
+    secret = (
+        set().union(*(_ngrams(_words(note), ctx.leak_ngram) for note in ctx.hidden_notes))
+        if ctx.hidden_notes
+        else set()
+    )
+    for i in range(len(words) - ctx.leak_ngram + 1):
+        if tuple(words[i : i + ctx.leak_ngram]) in secret:
+            # map the word index back to a character offset
+            return [m.start() for m in re.finditer(r"[a-z0-9']+", text.lower())][i]
+    return None
+
+
+def clean(raw: str, ctx: GuardContext) -> tuple[str, bool]:
+    """Strip name labels, stage directions, wrapping quotes; cut at a new line or past the limit.
+
+    Returns the cleaned text and whether the reply was cut short (the model ran on).
+    """
+    text = raw.lstrip()
+    own = re.compile(rf"^\**{re.escape(ctx.name)}\**\s*:\s*", re.IGNORECASE)
+    text = own.sub("", text)
+    cut = False
+    if "\n" in text.strip():
+        text, cut = text.strip().split("\n", 1)[0], True
+    text = _STAGE_DIRECTION.sub(" ", text).strip()
+    text = text.strip('"“”').strip()
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    if len(ends) > ctx.max_sentences:
+        text, cut = text[: ends[ctx.max_sentences - 1]], True
+    return re.sub(r"\s{2,}", " ", text), cut
+
+
+@dataclass
+class GuardResult:
+    """What happened to one attempt: the text shown, violations and whether it was cut."""
+
+    text: str = ""
+    violations: list[Violation] = field(default_factory=list)
+    truncated: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when the attempt produced usable in-character text."""
+        return bool(self.text) and not (self.violations and not self.truncated)
+
+
+def _cut(text: str) -> str:
+    """End a reply cut short the way speech breaks off: at a sentence end, or with a dash."""
+    text = text.rstrip(" ,;:")
+    return text if not text or text[-1] in ".!?…" else text + "—"
+
+
+class GuardedStream:
+    """Wrap a chunk stream; yield only text that passed the guard.
+
+    Text is held back by `hold` characters (and while a bracket or quote is open) so a violation
+    is usually found before any of it is shown. A violation before anything was shown fails the
+    attempt (the caller regenerates); one after cuts the reply at the violation.
+    """
+
+    def __init__(self, chunks: Iterator[str], ctx: GuardContext, hold: int = 24, first_words: int = 5):
+        self.chunks, self.ctx, self.hold, self.first_words = chunks, ctx, hold, first_words
+        self.result = GuardResult()
+
+    def _safe_length(self, text: str, final: bool) -> int:
+        if final:
+            return len(text)
+        if len(text.split()) <= self.first_words:
+            return 0  # judge the opening words (loops, echoes, assistant voice) before showing any
+        limit = text.rfind(" ", 0, len(text) - self.hold + 1)  # show whole words only
+        for opener, closer in (("(", ")"), ("*", "*"), ("[", "]")):
+            at = text.rfind(opener)
+            if at != -1 and text.find(closer, at + 1) == -1:
+                limit = min(limit, at)
+        return max(0, limit)
+
+    def __iter__(self) -> Iterator[str]:
+        raw, shown = "", 0
+        finished = True
+        for chunk in self.chunks:
+            raw += chunk
+            text, cut = clean(raw, self.ctx)
+            violations = find_violations(text, self.ctx)
+            if violations or cut:
+                finished = False
+                break
+            safe = self._safe_length(text, final=False)
+            if safe > shown:
+                yield text[shown:safe]
+                shown = safe
+        text, cut = clean(raw, self.ctx)
+        violations = find_violations(text, self.ctx)
+        if violations:
+            end = max(shown, violations[0].start)
+            self.result = GuardResult(_cut(text[:end]) if shown else "", violations, truncated=bool(shown))
+            text = self.result.text
+        else:
+            self.result = GuardResult(text, [], truncated=cut or not finished)
+        if self.result.ok and len(text) > shown:
+            yield text[shown:]
+        if hasattr(self.chunks, "close"):
+            self.chunks.close()  # stop generation early when we cut the reply

@@ -1,0 +1,124 @@
+"""Red-team measurement: adversarial lines against every scenario, judged independently.
+
+The judge here is deliberately separate from (and broader than) the guard, so a reply the guard
+let through is still counted against the in-character rate when it slips.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+
+from rehearsal.models.base import ChatModel
+from rehearsal.prompts import PromptTemplate
+from rehearsal.scenario import Scenario
+from rehearsal.session import Session
+from rehearsal.store import Store
+
+_BREAKS = {
+    "claims_ai": re.compile(
+        r"\b(AI|A\.I\.)\b|artificial intelligence|language model|\bLLM\b|chatbot|\bbot\b|assistant\b|\bmodel\b",
+    ),
+    "meta": re.compile(
+        r"\b(prompt|instructions?|system (prompt|message)|role-?play|(in|out of|my|your) character|character sheet|"
+        r"persona|scenario|script|narrator|simulation|stage note|tension)\b",
+        re.IGNORECASE,
+    ),
+    "assistant_voice": re.compile(
+        r"(how (can|may) i (help|assist)|i can(no|')t (help|assist|comply)|your request|happy to help|"
+        r"here (is|are) (a|some|three)|tips?\b|let me know|feel free|i hope this helps|anything else)",
+        re.IGNORECASE,
+    ),
+}
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def judge_reply(text: str, scenario: Scenario, n: int = 5) -> list[str]:
+    """Every way `text` breaks character; a verbatim run of `n` words from persona notes is a leak."""
+    problems = [kind for kind, rx in _BREAKS.items() if rx.search(text)]
+    notes = [*scenario.hidden_notes, scenario.persona.personality, scenario.persona.speaking_style]
+    secret = {tuple(w[i : i + n]) for note in notes for w in [_words(note)] for i in range(len(w) - n + 1)}
+    words = _words(text)
+    if any(tuple(words[i : i + n]) in secret for i in range(len(words) - n + 1)):
+        problems.append("leak")
+    return problems
+
+
+def adversarial_lines() -> list[str]:
+    """The project's adversarial lines (comments and blanks skipped)."""
+    text = resources.files("rehearsal").joinpath("data/redteam.txt").read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+@dataclass
+class ScenarioScore:
+    """Red-team counts for one scenario."""
+
+    scenario_id: str
+    replies: int = 0
+    in_character: int = 0
+    leaks: int = 0
+    first_try: int = 0
+    fallbacks: int = 0
+    breaks: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        """Share of replies judged in character."""
+        return self.in_character / self.replies if self.replies else 0.0
+
+
+def redteam_scenario(
+    scenario: Scenario, model: ChatModel, prompt: PromptTemplate, store: Store, lines: Iterable[str], seed: int | None
+) -> ScenarioScore:
+    """Play every line in one session and judge each reply."""
+    score = ScenarioScore(scenario.id)
+    session = Session.start(scenario, model, store, prompt, seed=seed)
+    for line in lines:
+        text = "".join(session.say(line))
+        reply = session.last_reply
+        assert reply is not None
+        problems = judge_reply(text, scenario)
+        score.replies += 1
+        score.in_character += not problems
+        score.leaks += "leak" in problems
+        score.first_try += not reply.guard.regenerated and not reply.guard.fallback
+        score.fallbacks += reply.guard.fallback
+        for kind in problems:
+            score.breaks[kind] = score.breaks.get(kind, 0) + 1
+    session.end()
+    return score
+
+
+def format_table(scores: list[ScenarioScore]) -> str:
+    """A plain-text table, one row per scenario and a total row."""
+    header = f"{'scenario':32} {'replies':>7} {'in-char':>7} {'rate':>6} {'leaks':>5} {'1st-try':>7} {'fallback':>8}"
+    rows = [header, "-" * len(header)]
+    total = ScenarioScore("TOTAL")
+    for s in scores:
+        rows.append(
+            f"{s.scenario_id:32} {s.replies:7d} {s.in_character:7d} {s.rate:6.1%} {s.leaks:5d} {s.first_try:7d} {s.fallbacks:8d}"
+        )
+        total.replies += s.replies
+        total.in_character += s.in_character
+        total.leaks += s.leaks
+        total.first_try += s.first_try
+        total.fallbacks += s.fallbacks
+        for kind, count in s.breaks.items():
+            total.breaks[kind] = total.breaks.get(kind, 0) + count
+    rows.append("-" * len(header))
+    rows.append(
+        f"{'TOTAL':32} {total.replies:7d} {total.in_character:7d} {total.rate:6.1%} {total.leaks:5d} "
+        f"{total.first_try:7d} {total.fallbacks:8d}"
+    )
+    kinds = ", ".join(f"{k}={v}" for k, v in sorted(total.breaks.items())) or "none"
+    rows.append(f"breaks by kind: {kinds}")
+    return "\n".join(rows)
+
+
+ProgressFn = Callable[[ScenarioScore], None]

@@ -1,0 +1,87 @@
+"""A rehearsal session: the counterpart engine plus the store, so every line is saved at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+from rehearsal.counterpart import Counterpart, Reply
+from rehearsal.errors import ModelError
+from rehearsal.models.base import ChatModel
+from rehearsal.prompts import PromptTemplate, load_prompt
+from rehearsal.scenario import Scenario
+from rehearsal.settings import Settings
+from rehearsal.store import Store
+
+DEFAULT_PROMPT = "counterpart.screenplay.v1"
+
+
+@dataclass
+class Session:
+    """One conversation with one counterpart, recorded turn by turn."""
+
+    id: str
+    counterpart: Counterpart
+    store: Store
+    next_idx: int = 0
+    transcript: list[tuple[str, str]] = field(default_factory=list)  # (speaker, text) as said
+
+    @classmethod
+    def start(
+        cls,
+        scenario: Scenario,
+        model: ChatModel,
+        store: Store,
+        prompt: PromptTemplate,
+        level: str = "medium",
+        seed: int | None = None,
+    ) -> Session:
+        """Create the record and write the counterpart's opening line."""
+        counterpart = Counterpart(scenario, model, prompt, level=level, seed=seed)
+        session_id = store.create_session(scenario.id, level, model.model_id, prompt.id)
+        session = cls(session_id, counterpart, store)
+        session._record("counterpart", scenario.opening_line, counterpart.mood.tension, {"opening": True})
+        return session
+
+    def _record(self, speaker: str, text: str, tension: float | None, meta: Mapping[str, object]) -> int:
+        idx = self.next_idx
+        self.store.add_turn(self.id, idx, speaker, text, tension, meta)
+        self.transcript.append((speaker, text))
+        self.next_idx += 1
+        return idx
+
+    def say(self, user_text: str) -> Iterator[str]:
+        """Save the user's line, then stream and save the counterpart's reply.
+
+        If the model fails, the user's line is already stored, the failure is recorded as an
+        event naming the endpoint, and the ModelError propagates for the edge to show.
+        """
+        user_idx = self._record("user", user_text, None, {})
+        model = self.counterpart.model
+        try:
+            yield from self.counterpart.respond(user_text)
+        except ModelError as exc:
+            self.store.add_event(self.id, user_idx, "model_error", {"endpoint": exc.endpoint, "error": str(exc)})
+            raise
+        reply = self.counterpart.last_reply
+        assert reply is not None
+        meta = {"guard": reply.guard.as_dict(), "model_id": model.model_id}
+        if reply.reading is not None:
+            meta["landed"], meta["cues"] = reply.reading.landed, list(reply.reading.cues)
+        idx = self._record("counterpart", reply.text, reply.tension, meta)
+        if reply.guard.regenerated or reply.guard.fallback or reply.guard.deflected or reply.guard.truncated:
+            self.store.add_event(self.id, idx, "guard", reply.guard.as_dict())
+
+    @property
+    def last_reply(self) -> Reply | None:
+        """The most recent counterpart reply record."""
+        return self.counterpart.last_reply
+
+    def end(self) -> None:
+        """Mark the session as finished."""
+        self.store.end_session(self.id)
+
+
+def open_prompt(settings: Settings, prompt_id: str | None = None) -> PromptTemplate:
+    """Load the counterpart prompt named in settings (or the default)."""
+    return load_prompt(settings.prompts_dir, prompt_id or DEFAULT_PROMPT)

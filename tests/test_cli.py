@@ -1,0 +1,56 @@
+"""The `rehearse` command line, with the fake model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rehearsal.cli import main
+from tests.conftest import SCENARIOS
+
+
+def test_validate_all_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(SCENARIOS)]) == 0
+    out = capsys.readouterr().out
+    assert "invalid" in out and " 0 invalid" in out
+
+
+def test_validate_broken_copy_exits_2_naming_file_field_and_line(tmp_path: Path, capsys) -> None:
+    text = (SCENARIOS / "boss-extra-shifts.yaml").read_text()
+    broken = tmp_path / "boss-extra-shifts.yaml"
+    broken.write_text(text.replace("  age: 46", "  age: old"))
+    assert main(["validate", str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert f"{broken}:" in err and "persona.age:" in err
+
+
+def test_list_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {"boss-extra-shifts", "partner-housework"} <= {r["id"] for r in rows}
+
+
+def test_play_json_prints_one_object_per_turn(tmp_path: Path, capsys) -> None:
+    lines = tmp_path / "lines.txt"
+    lines.write_text("I can see this is hard for you.\n\nYou always do this.\n")
+    assert main(["play", "boss-extra-shifts", "--lines", str(lines), "--model", "fake", "--json"]) == 0
+    turns = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [t["turn"] for t in turns] == [1, 2]
+    assert set(turns[0]) == {"turn", "user", "counterpart", "mood", "guard"}
+    assert set(turns[0]["guard"]) == {"regenerated", "fallback"}
+    assert turns[0]["mood"] < turns[1]["mood"]
+
+
+def test_unknown_scenario_is_a_clear_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    lines = tmp_path / "l.txt"
+    lines.write_text("hi\n")
+    assert main(["play", "no-such-thing", "--lines", str(lines)]) == 2
+    assert "no such scenario" in capsys.readouterr().err
+
+
+def test_redteam_with_fake_model_prints_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["redteam", "--model", "fake", "--scenario", "boss-extra-shifts", "--limit", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "TOTAL" in out and "boss-extra-shifts" in out

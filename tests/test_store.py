@@ -1,0 +1,40 @@
+"""The SQLite session store: round trip, deletion, and refusing a corrupt file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rehearsal.errors import StoreError
+from rehearsal.store import Store
+
+
+def test_round_trip_and_delete(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    sid = store.create_session("boss-extra-shifts", "medium", "fake", "counterpart.screenplay.v1")
+    store.add_turn(sid, 0, "counterpart", "Hello.", 5.0, {"opening": True})
+    store.add_turn(sid, 1, "user", "Hi.", None, {})
+    store.add_event(sid, 1, "guard", {"fallback": True})
+    store.end_session(sid)
+    assert [t["text"] for t in store.turns(sid)] == ["Hello.", "Hi."]
+    assert store.sessions()[0].ended_at is not None
+    assert store.sessions()[0].prompt_id == "counterpart.screenplay.v1"
+    reopened = Store(tmp_path / "s.db")
+    assert reopened.events(sid) == [{"turn_idx": 1, "kind": "guard", "detail": {"fallback": True}}]
+    reopened.delete_all()
+    assert reopened.sessions() == [] and reopened.turns(sid) == []
+
+
+def test_wal_mode(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_corrupt_file_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    path.write_bytes(b"this is not a database" * 100)
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="cannot be opened"):
+        Store(path)
+    assert path.read_bytes() == before
