@@ -51,6 +51,10 @@ class Reply:
     guard: GuardReport
 
 
+def _last_index(items: list[str], item: str) -> int:
+    return len(items) - 1 - items[::-1].index(item)
+
+
 class Counterpart:
     """Plays one scenario's persona against one model, turn by turn."""
 
@@ -114,8 +118,9 @@ class Counterpart:
 
     def _fallback(self) -> str:
         options: list[str] = list(getattr(self.scenario.fallback_lines, self.mood.band.value))
-        fresh = [line for line in options if line not in self._fallbacks_used] or options
-        choice = fresh[0]
+        fresh = [line for line in options if line not in self._fallbacks_used]
+        # all used: take the one said longest ago
+        choice = fresh[0] if fresh else min(options, key=lambda line: _last_index(self._fallbacks_used, line))
         self._fallbacks_used.append(choice)
         return choice
 

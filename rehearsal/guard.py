@@ -63,8 +63,13 @@ def _ngrams(words: list[str], n: int) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
-def find_violations(text: str, ctx: GuardContext) -> list[Violation]:
-    """Every violation in `text` (already cleaned), earliest first."""
+def find_violations(text: str, ctx: GuardContext, opening: bool = True) -> list[Violation]:
+    """Every violation in `text` (already cleaned), earliest first.
+
+    A loop or echo (`repeat`) only counts while judging the opening: once a reply is under way,
+    cutting it for sounding familiar would do more harm than the repetition.
+    """
+    text = text.replace("’", "'")  # same length, so offsets still point into the original
     found = []
     for kind, rx in (("ai_identity", _AI), ("ai_identity", _AI_WORD), ("assistant_voice", _ASSISTANT), ("meta", _META)):
         if match := rx.search(text):
@@ -72,7 +77,7 @@ def find_violations(text: str, ctx: GuardContext) -> list[Violation]:
     label = re.compile(rf"(^|[\s\"'])\**{re.escape(ctx.user_name)}\**\s*:", re.IGNORECASE)
     if match := label.search(text):
         found.append(Violation("speaks_for_user", match.start()))
-    if _repeats(text, ctx.previous):
+    if opening and _repeats(text, ctx.previous):
         found.append(Violation("repeat", 0))
     leak = _leak_start(text, ctx)
     if leak is not None:
@@ -143,7 +148,7 @@ class GuardResult:
 
 def _cut(text: str) -> str:
     """End a reply cut short the way speech breaks off: at a sentence end, or with a dash."""
-    text = text.rstrip(" ,;:")
+    text = text.rstrip()
     return text if not text or text[-1] in ".!?…" else text + "—"
 
 
@@ -164,7 +169,10 @@ class GuardedStream:
             return len(text)
         if len(text.split()) <= self.first_words:
             return 0  # judge the opening words (loops, echoes, assistant voice) before showing any
-        limit = text.rfind(" ", 0, len(text) - self.hold + 1)  # show whole words only
+        end = len(text) - self.hold + 1
+        if end <= 0:
+            return 0
+        limit = text.rfind(" ", 0, end)  # show whole words only
         for opener, closer in (("(", ")"), ("*", "*"), ("[", "]")):
             at = text.rfind(opener)
             if at != -1 and text.find(closer, at + 1) == -1:
@@ -177,16 +185,18 @@ class GuardedStream:
         for chunk in self.chunks:
             raw += chunk
             text, cut = clean(raw, self.ctx)
-            violations = find_violations(text, self.ctx)
+            # judge whole words only: "prompt" may still become "promptly"
+            judged = text if cut else text[: max(text.rfind(" "), 0)]
+            violations = find_violations(judged, self.ctx, opening=shown == 0)
             if violations or cut:
                 finished = False
                 break
-            safe = self._safe_length(text, final=False)
+            safe = self._safe_length(judged, final=False)
             if safe > shown:
                 yield text[shown:safe]
                 shown = safe
         text, cut = clean(raw, self.ctx)
-        violations = find_violations(text, self.ctx)
+        violations = find_violations(text, self.ctx, opening=shown == 0)
         if violations:
             end = max(shown, violations[0].start)
             self.result = GuardResult(_cut(text[:end]) if shown else "", violations, truncated=bool(shown))

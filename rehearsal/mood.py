@@ -130,7 +130,7 @@ HARDENING = {
     "shouting": (re.compile(r"\b[A-Z]{4,}\b.*\b[A-Z]{3,}\b|!{2,}"), 0.8),
 }
 FIRM = _cues(
-    r"\bi (won'?t|will not|can'?t|cannot|am not|'m not) (be able to )?(do|take|cover|lend|come|make)\b",
+    r"\bi(?: won'?t| will not| can'?t| cannot| am not|'m not) (be able to |able to )?(do|take|cover|lend|come|make|give|go)\b",
     r"\bno,? (i|that)\b",
     r"\bi'?m not willing\b",
     r"\bthat'?s my decision\b",
@@ -146,6 +146,7 @@ class CueMoodSignal:
 
     def read(self, text: str, context: str = "") -> Reading:
         """Sum one push per cue group found; the landing names the dominant direction."""
+        text = text.replace("’", "'")
         found = [(name, weight) for name, (rx, weight) in {**SOFTENING, **HARDENING}.items() if rx.search(text)]
         delta = sum(weight for _, weight in found)
         cues = tuple(name for name, _ in found)
@@ -200,5 +201,5 @@ def stage_note(name: str, user: str, reading: Reading | None, state: MoodState) 
     parts = []
     if reading is not None:
         parts.append(_LANDING_NOTES[reading.landed].format(name=name, user=user))
-    parts.append(_BAND_NOTES[state.band].format(name=name, tension=round(state.tension)))
+    parts.append(_BAND_NOTES[state.band].format(name=name, tension=int(state.tension + 0.5)))
     return "[" + "; ".join(parts) + ".]"

@@ -28,7 +28,10 @@ class PromptTemplate:
 
     def fields(self, section: str) -> set[str]:
         """The placeholder names a section needs."""
-        return {name for _, name, _, _ in string.Formatter().parse(self.section(section)) if name}
+        try:
+            return {name for _, name, _, _ in string.Formatter().parse(self.section(section)) if name}
+        except ValueError as exc:
+            raise PromptError(f"prompt {self.id} section {section}: bad placeholder: {exc}") from None
 
     def section(self, name: str) -> str:
         """The raw text of one section; PromptError when it does not exist."""
@@ -68,6 +71,8 @@ def load_prompt(prompts_dir: Path, prompt_id: str) -> PromptTemplate:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PromptError(f"cannot read prompt {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise PromptError(f"prompt {path} is not UTF-8 text") from None
     prompt = parse_prompt(text, str(path))
     if prompt.id != prompt_id:
         raise PromptError(f"{path}: front-matter id '{prompt.id}' does not match the file name")

@@ -141,7 +141,9 @@ class Scenario(Strict):
 
     @property
     def hidden_notes(self) -> list[str]:
-        """Persona text that must never be spoken verbatim (the guard checks replies against it)."""
+        """Persona text that must never be spoken verbatim (the guard checks replies against it).
+
+        The backstory is not among them: it holds facts the counterpart may well mention.
+        """
         p = self.persona
-        notes = [p.underlying_need, *p.escalates_when, *p.softens_when]
-        return notes + ([p.backstory] if p.backstory else [])
+        return [p.underlying_need, *p.escalates_when, *p.softens_when]

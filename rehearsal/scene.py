@@ -16,13 +16,13 @@ from rehearsal.prompts import PromptTemplate
 from rehearsal.scenario import Scenario
 
 _TEMPLATE_TOKENS = re.compile(r"<\|[^|>]{0,40}\|>|\[/?INST\]|<</?SYS>>|</?s>", re.IGNORECASE)
-_LABEL = re.compile(r"(^|\s)[A-Z][A-Za-z_ ]{1,24}:\s", re.MULTILINE)
+_LABEL = re.compile(r"(^|\s)[^\W\d_][\w ]{1,24}:\s", re.MULTILINE)
 _INJECTION = re.compile(
     r"(ignore|disregard|forget) (all |any |the |your )*(previous |prior |above |earlier )*(instructions|prompts?|rules|directions)"
-    r"|system (prompt|message)|developer mode|jailbreak|\bDAN\b|your (instructions|prompt|rules|persona|character notes|guidelines)"
+    r"|system (prompt|message)|developer mode|jailbreak|(?-i:\bDAN\b)|your (instructions|prompt|persona|character notes|system)\b"
     r"|(reveal|print|show|repeat|output|translate|summari[sz]e|spell out) (me )?(all |the |your )*(text|words|instructions|prompt|notes|persona|everything) ?(above|before|so far)?"
     r"|(are|r) (you|u) (an? )?(ai|a\.i\.|bot|robot|language model|llm|chatbot|real person|human)\b"
-    r"|(drop|break|stop) (the |this )?(act|character|role-?play|pretending|acting)|out of character|role-?play"
+    r"|drop (the |this |your )?act\b|break (the |your )?character|stop (the |this )?role-?play|stop pretending to be|out of character|role-?play"
     r"|you are (now )?(an? )?(ai|assistant|chatbot|language model|dan)\b|new instructions|^\s*(system|assistant|user)\s*:"
     r"|<\|im_|\[INST\]|###",
     re.IGNORECASE,

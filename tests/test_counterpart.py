@@ -97,3 +97,10 @@ def test_model_failure_mid_stream_names_endpoint_and_keeps_the_line(scenario: Sc
     assert turns[1]["text"] == "I can't do it this time."
     assert store.events(session.id)[0]["kind"] == "model_error"
     assert len(session.counterpart.lines) == 1, "the scene is restored so the line can be sent again"
+
+
+def test_fallback_lines_rotate_once_all_were_used(scenario: Scenario) -> None:
+    counterpart = Counterpart(scenario, QueuedModel(["As an AI, I can't."]), PROMPT, level="easy")
+    said = [_play(counterpart, "Okay.") for _ in range(6)]
+    assert len(set(said[:3])) == 3
+    assert said[3:] == said[:3], "after all lines were used, the oldest comes back first"
