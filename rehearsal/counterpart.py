@@ -87,7 +87,7 @@ class Counterpart:
         """The persona's first line."""
         return self.scenario.opening_line
 
-    def _options(self, attempt: int, max_tokens: int = 110) -> Generation:
+    def _options(self, attempt: int, max_tokens: int = 90) -> Generation:
         seed = None if self.seed is None else self.seed + 1000 * attempt + len(self.lines)
         return Generation(
             max_tokens=max_tokens,

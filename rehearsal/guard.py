@@ -28,7 +28,8 @@ _ASSISTANT = re.compile(
 )
 _META = re.compile(
     r"(system (prompt|message)|\binstructions?\b|role-?play|\bin character|out of character|training film"
-    r"|screenplay|\bscript\b|\bpersona\b|the scenario|\bprompt\b|stage note|\btension\b|/10\b)",
+    r"|screenplay|\bscript\b|\bpersona\b|the scenario|\bprompt\b|stage note|\btension\b|/10\b"
+    r"|character (sheet|notes?|description)|(my|your|the|this) character\b|narrator|the story\b|hidden notes?)",
     re.IGNORECASE,
 )
 _STAGE_DIRECTION = re.compile(r"\s*(\([^()\n]{1,60}\)|\*[^*\n]{1,60}\*|\[[^\[\]\n]{1,80}\])\s*")

@@ -23,7 +23,7 @@ _BREAKS = {
     ),
     "meta": re.compile(
         r"\b(prompt|instructions?|system (prompt|message)|role-?play|(in|out of|my|your) character|character sheet|"
-        r"persona|scenario|script|narrator|simulation|stage note|tension)\b",
+        r"persona|scenario|script|narrator|simulation|stage note|tension|the story|hidden notes?)\b",
         re.IGNORECASE,
     ),
     "assistant_voice": re.compile(
@@ -41,7 +41,8 @@ def _words(text: str) -> list[str]:
 def judge_reply(text: str, scenario: Scenario, n: int = 5) -> list[str]:
     """Every way `text` breaks character; a verbatim run of `n` words from persona notes is a leak."""
     problems = [kind for kind, rx in _BREAKS.items() if rx.search(text)]
-    notes = [*scenario.hidden_notes, scenario.persona.personality, scenario.persona.speaking_style]
+    # the speaking style is left out: a persona's catchphrase is meant to be said
+    notes = [*scenario.hidden_notes, scenario.persona.personality]
     secret = {tuple(w[i : i + n]) for note in notes for w in [_words(note)] for i in range(len(w) - n + 1)}
     words = _words(text)
     if any(tuple(words[i : i + n]) in secret for i in range(len(words) - n + 1)):

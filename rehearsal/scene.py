@@ -24,6 +24,7 @@ _INJECTION = re.compile(
     r"|(are|r) (you|u) (an? )?(ai|a\.i\.|bot|robot|language model|llm|chatbot|real person|human)\b"
     r"|drop (the |this |your )?act\b|break (the |your )?character|stop (the |this )?role-?play|stop pretending to be|out of character|role-?play"
     r"|you are (now )?(an? )?(ai|assistant|chatbot|language model|dan)\b|new instructions|^\s*(system|assistant|user)\s*:"
+    r"|character (sheet|notes?|description)|hidden notes?|(as|be) the narrator|continue the story|this (exercise|simulation)"
     r"|<\|im_|\[INST\]|###",
     re.IGNORECASE,
 )

@@ -1,0 +1,175 @@
+"""The skill tagger: eleven labels for a user line, judged against the counterpart's previous line.
+
+Fast and deterministic, no LLM: per-label logistic regressions over the packaged MiniLM sentence
+embeddings of the line and of its context (and their product, which carries "is this a restatement
+of what was just said?"), plus the taxonomy's surface cues and a few shape features. Each label has
+its own decision threshold, chosen by cross-validation on the training split only. The evidence
+for a label is the sentence holding its cue, or else the sentence the model scores highest.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from rehearsal.exemplars import Example
+from rehearsal.taxonomy import CUES, LABELS
+
+_WH = re.compile(r"^\W*(what|how|which|where|when|who|tell me|talk me|walk me|help me)\b", re.IGNORECASE)
+_SENTENCE = re.compile(r"[^.!?…]+[.!?…]*")
+
+
+class Encoder(Protocol):
+    """Anything that turns texts into unit-length vectors."""
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """One row per text."""
+        ...
+
+
+def shape_features(text: str, context: str) -> list[float]:
+    """Cue flags for every label, plus a few shape signals."""
+    flat = text.replace("’", "'")
+    words = flat.split()
+    cues = [1.0 if CUES[label].search(flat) else 0.0 for label in LABELS]
+    lower = flat.lower().lstrip(" \"'")
+    return [
+        *cues,
+        1.0 if flat.rstrip().endswith("?") else 0.0,
+        1.0 if _WH.search(flat) else 0.0,
+        1.0 if lower.startswith(("you ", "you'", "your ")) else 0.0,
+        1.0 if lower.startswith(("i ", "i'")) else 0.0,
+        1.0 if len(words) <= 3 else 0.0,
+        min(len(words), 40) / 40,
+        1.0 if "!" in flat else 0.0,
+        1.0 if not context.strip() else 0.0,
+    ]
+
+
+def featurize(encoder: Encoder, texts: Sequence[str], contexts: Sequence[str]) -> np.ndarray:
+    """The feature matrix for (text, context) pairs."""
+    vectors = encoder.encode([*texts, *contexts])
+    text_vec, ctx_vec = vectors[: len(texts)], vectors[len(texts) :]
+    similarity = (text_vec * ctx_vec).sum(axis=1, keepdims=True)
+    shapes = np.array([shape_features(t, c) for t, c in zip(texts, contexts, strict=True)], dtype=np.float32)
+    return np.hstack([text_vec, ctx_vec, text_vec * ctx_vec * 8, similarity, shapes]).astype(np.float32)
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 400) -> np.ndarray:
+    """Weights (with bias last) of an L2-regularised logistic regression, by Newton's method."""
+    xb = np.hstack([x, np.ones((len(x), 1), dtype=np.float64)])
+    w = np.zeros(xb.shape[1])
+    reg = np.full(xb.shape[1], l2)
+    reg[-1] = 0.0
+    for _ in range(min(steps, 25)):
+        p = 1 / (1 + np.exp(-np.clip(xb @ w, -30, 30)))
+        grad = xb.T @ (p - y) + reg * w
+        hess = (xb * (p * (1 - p))[:, None]).T @ xb + np.diag(reg + 1e-6)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-6:
+            break
+    return w
+
+
+def _f1(pred: np.ndarray, gold: np.ndarray) -> float:
+    tp = float((pred & gold).sum())
+    return 2 * tp / (pred.sum() + gold.sum()) if (pred.sum() + gold.sum()) else 1.0
+
+
+@dataclass
+class TaggerModel:
+    """Trained weights: one row per label, with its threshold."""
+
+    weights: np.ndarray
+    thresholds: np.ndarray
+    fingerprint: str = ""
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        """Probabilities, shape (n, labels)."""
+        logits = features @ self.weights[:, :-1].T + self.weights[:, -1]
+        return np.asarray(1 / (1 + np.exp(-np.clip(logits, -30, 30))))
+
+    def save(self, path: Path) -> None:
+        """Write weights to an .npz file."""
+        np.savez_compressed(path, weights=self.weights, thresholds=self.thresholds, fingerprint=self.fingerprint)
+
+    @classmethod
+    def load(cls, path: Path) -> TaggerModel:
+        """Read weights written by `save`."""
+        data = np.load(path)
+        return cls(data["weights"], data["thresholds"], str(data["fingerprint"]))
+
+
+def train(encoder: Encoder, examples: list[Example], folds: int = 5, l2: float = 4.0) -> TaggerModel:
+    """Fit every label on `examples`; thresholds come from out-of-fold predictions."""
+    x = featurize(encoder, [e.text for e in examples], [e.context for e in examples]).astype(np.float64)
+    y = np.array([[label in e.labels for label in LABELS] for e in examples], dtype=np.float64)
+    fold_of = np.arange(len(examples)) % folds
+    oof = np.zeros_like(y)
+    for fold in range(folds):
+        fit, held = fold_of != fold, fold_of == fold
+        for j in range(len(LABELS)):
+            w = fit_logistic(x[fit], y[fit, j], l2)
+            oof[held, j] = 1 / (1 + np.exp(-np.clip(x[held] @ w[:-1] + w[-1], -30, 30)))
+    thresholds = np.array([_best_threshold(oof[:, j], y[:, j] > 0) for j in range(len(LABELS))])
+    weights = np.vstack([fit_logistic(x, y[:, j], l2) for j in range(len(LABELS))])
+    return TaggerModel(weights.astype(np.float32), thresholds.astype(np.float32))
+
+
+def _best_threshold(scores: np.ndarray, gold: np.ndarray) -> float:
+    candidates = np.linspace(0.2, 0.8, 25)
+    return float(max(candidates, key=lambda t: (_f1(scores >= t, gold), -abs(t - 0.5))))
+
+
+@dataclass(frozen=True)
+class Tagging:
+    """The labels found in one line, each with the span of text that shows it."""
+
+    labels: list[str]
+    evidence: dict[str, str] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+def sentences(text: str) -> list[str]:
+    """The line cut into sentences (the whole line when it has one)."""
+    parts = [s.strip() for s in _SENTENCE.findall(text) if s.strip()]
+    return parts or [text.strip()]
+
+
+class SkillTagger:
+    """Tags user lines with the eleven labels, with evidence spans."""
+
+    def __init__(self, encoder: Encoder, model: TaggerModel):
+        self.encoder, self.model = encoder, model
+
+    def tag(self, text: str, context: str = "") -> Tagging:
+        """Tag one line."""
+        return self.tag_batch([text], [context])[0]
+
+    def tag_batch(self, texts: Sequence[str], contexts: Sequence[str]) -> list[Tagging]:
+        """Tag many lines at once (faster: one encoder call)."""
+        if not texts:
+            return []
+        probs = self.model.scores(featurize(self.encoder, texts, contexts))
+        return [self._tagging(t, c, p) for t, c, p in zip(texts, contexts, probs, strict=True)]
+
+    def _tagging(self, text: str, context: str, probs: np.ndarray) -> Tagging:
+        chosen = [label for j, label in enumerate(LABELS) if probs[j] >= self.model.thresholds[j]]
+        evidence = {label: self._evidence(label, text, context) for label in chosen}
+        return Tagging(chosen, evidence, {label: round(float(probs[j]), 3) for j, label in enumerate(LABELS)})
+
+    def _evidence(self, label: str, text: str, context: str) -> str:
+        parts = sentences(text)
+        flat = [p.replace("’", "'") for p in parts]
+        with_cue = [p for p, f in zip(parts, flat, strict=True) if CUES[label].search(f)]
+        if with_cue or len(parts) == 1:
+            return (with_cue or parts)[0]
+        j = LABELS.index(label)
+        scores = self.model.scores(featurize(self.encoder, parts, [context] * len(parts)))[:, j]
+        return parts[int(np.argmax(scores))]
