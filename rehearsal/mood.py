@@ -203,3 +203,33 @@ def stage_note(name: str, user: str, reading: Reading | None, state: MoodState) 
         parts.append(_LANDING_NOTES[reading.landed].format(name=name, user=user))
     parts.append(_BAND_NOTES[state.band].format(name=name, tension=int(state.tension + 0.5)))
     return "[" + "; ".join(parts) + ".]"
+
+
+LABEL_PUSH = {
+    "reflection": -1.2,
+    "validation": -1.2,
+    "open_question": -0.8,
+    "i_statement": -0.4,
+    "request": -0.2,
+    "boundary": 0.0,
+    "blame": 1.6,
+    "criticism": 1.8,
+    "defensiveness": 1.0,
+    "stonewalling": 1.0,
+    "passive": 0.0,
+}
+
+
+def reading_from_labels(labels: list[str]) -> Reading:
+    """How a line lands, from the skill tagger's labels (replaces the cue estimate)."""
+    delta = max(-3.0, min(3.0, sum(LABEL_PUSH.get(label, 0.0) for label in labels)))
+    hostile = any(LABEL_PUSH.get(label, 0.0) > 0 for label in labels)
+    if hostile and delta > 0:
+        landed: Landing = "hostile"
+    elif "passive" in labels:
+        landed = "yielding"
+    elif "boundary" in labels:
+        landed = "firm" if delta >= 0 else "warm"
+    else:
+        landed = "warm" if delta < 0 else "neutral"
+    return Reading(delta, landed, tuple(labels))

@@ -50,9 +50,15 @@ def judge_reply(text: str, scenario: Scenario, n: int = 5) -> list[str]:
     return problems
 
 
-def adversarial_lines() -> list[str]:
-    """The project's adversarial lines (comments and blanks skipped)."""
-    text = resources.files("rehearsal").joinpath("data/redteam.txt").read_text(encoding="utf-8")
+LINE_SETS = {"main": "data/redteam.txt", "heldout": "data/redteam-heldout.txt"}
+
+
+def adversarial_lines(which: str = "main") -> list[str]:
+    """The project's adversarial lines (comments and blanks skipped).
+
+    `main` is the set the guard was developed against; `heldout` was never used to tune it.
+    """
+    text = resources.files("rehearsal").joinpath(LINE_SETS[which]).read_text(encoding="utf-8")
     return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
+from rehearsal.coach import Coach
 from rehearsal.counterpart import Counterpart, Reply
 from rehearsal.errors import ModelError
+from rehearsal.feedback import TurnFeedback
 from rehearsal.models.base import ChatModel
 from rehearsal.prompts import PromptTemplate, load_prompt
+from rehearsal.report import ReportTurn, SessionReport, build_report
 from rehearsal.scenario import Scenario
 from rehearsal.settings import Settings
 from rehearsal.store import Store
@@ -25,6 +28,8 @@ class Session:
     store: Store
     next_idx: int = 0
     transcript: list[tuple[str, str]] = field(default_factory=list)  # (speaker, text) as said
+    coach: Coach | None = None
+    turns: list[ReportTurn] = field(default_factory=list)
 
     @classmethod
     def start(
@@ -35,11 +40,15 @@ class Session:
         prompt: PromptTemplate,
         level: str = "medium",
         seed: int | None = None,
+        coach: Coach | None = None,
     ) -> Session:
-        """Create the record and write the counterpart's opening line."""
-        counterpart = Counterpart(scenario, model, prompt, level=level, seed=seed)
+        """Create the record and write the counterpart's opening line.
+
+        With a coach, each user line is tagged: the labels move the mood and feedback is composed.
+        """
+        counterpart = Counterpart(scenario, model, prompt, level=level, seed=seed, mood_signal=coach)
         session_id = store.create_session(scenario.id, level, model.model_id, prompt.id)
-        session = cls(session_id, counterpart, store)
+        session = cls(session_id, counterpart, store, coach=coach)
         session._record("counterpart", scenario.opening_line, counterpart.mood.tension, {"opening": True})
         return session
 
@@ -68,9 +77,25 @@ class Session:
         meta = {"guard": reply.guard.as_dict(), "model_id": model.model_id}
         if reply.reading is not None:
             meta["landed"], meta["cues"] = reply.reading.landed, list(reply.reading.cues)
+        feedback = self.coach.last_feedback if self.coach else None
+        if feedback is not None:
+            meta["feedback"] = feedback.as_dict()
+            self.turns.append(ReportTurn(len(self.turns) + 1, user_text, reply.text, reply.tension, feedback))
         idx = self._record("counterpart", reply.text, reply.tension, meta)
         if reply.guard.regenerated or reply.guard.fallback or reply.guard.deflected or reply.guard.truncated:
             self.store.add_event(self.id, idx, "guard", reply.guard.as_dict())
+
+    @property
+    def last_feedback(self) -> TurnFeedback | None:
+        """Feedback on the user's most recent line (None without a coach)."""
+        return self.coach.last_feedback if self.coach else None
+
+    def report(self) -> SessionReport | None:
+        """The end-of-session report (None without a coach)."""
+        if self.coach is None:
+            return None
+        start = self.counterpart.level.starting_tension
+        return build_report(self.counterpart.scenario, start, self.turns, self.coach.retriever)
 
     @property
     def last_reply(self) -> Reply | None:

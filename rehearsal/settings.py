@@ -22,6 +22,7 @@ ENV_VARS = {
     "data_dir": "REHEARSAL_DATA_DIR",
     "timeout": "REHEARSAL_TIMEOUT",
     "threads": "REHEARSAL_THREADS",
+    "chroma_url": "REHEARSAL_CHROMA_URL",
 }
 
 
@@ -40,6 +41,7 @@ class Settings:
     data_dir: Path = field(default_factory=lambda: _default_data_dir(os.environ))
     timeout: float = 120.0
     threads: int = 2
+    chroma_url: str | None = None
     scenario_dirs: tuple[Path, ...] = (PROJECT_ROOT / "scenarios",)
     prompts_dir: Path = PROJECT_ROOT / "prompts"
 
@@ -66,6 +68,11 @@ class Settings:
     def store_path(self) -> Path:
         """The SQLite file holding every session."""
         return self.data_dir / "sessions.sqlite3"
+
+    @property
+    def index_dir(self) -> Path:
+        """Where the local Chroma index of the knowledge cards lives."""
+        return self.data_dir / "index"
 
     @property
     def model_cache_dir(self) -> Path:

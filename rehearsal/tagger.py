@@ -9,7 +9,9 @@ for a label is the sentence holding its cue, or else the sentence the model scor
 
 from __future__ import annotations
 
+import itertools
 import re
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
-from rehearsal.exemplars import Example
+from rehearsal.exemplars import Example, all_exemplars, fingerprint, split
 from rehearsal.taxonomy import CUES, LABELS
 
 _WH = re.compile(r"^\W*(what|how|which|where|when|who|tell me|talk me|walk me|help me)\b", re.IGNORECASE)
@@ -51,30 +53,51 @@ def shape_features(text: str, context: str) -> list[float]:
     ]
 
 
+NGRAM_BUCKETS = 4096
+_TOKEN = re.compile(r"[a-z0-9']+|[?!*…]")
+
+
+def ngram_features(text: str) -> np.ndarray:
+    """Hashed word unigrams, bigrams and the opening words, L2-normalised (stable across runs)."""
+    tokens = _TOKEN.findall(text.lower().replace("’", "'"))
+    grams = [*tokens, *(" ".join(pair) for pair in itertools.pairwise(tokens)), "^" + " ".join(tokens[:2])]
+    vec = np.zeros(NGRAM_BUCKETS, dtype=np.float32)
+    for gram in grams:
+        vec[zlib.crc32(gram.encode()) % NGRAM_BUCKETS] = 1.0
+    norm = np.linalg.norm(vec)
+    return vec / norm if norm else vec
+
+
 def featurize(encoder: Encoder, texts: Sequence[str], contexts: Sequence[str]) -> np.ndarray:
-    """The feature matrix for (text, context) pairs."""
+    """The feature matrix for (text, context) pairs.
+
+    Embeddings are scaled up so the shared L2 penalty does not drown them next to the 0/1 cues.
+    """
     vectors = encoder.encode([*texts, *contexts])
     text_vec, ctx_vec = vectors[: len(texts)], vectors[len(texts) :]
     similarity = (text_vec * ctx_vec).sum(axis=1, keepdims=True)
     shapes = np.array([shape_features(t, c) for t, c in zip(texts, contexts, strict=True)], dtype=np.float32)
-    return np.hstack([text_vec, ctx_vec, text_vec * ctx_vec * 8, similarity, shapes]).astype(np.float32)
+    grams = np.array([ngram_features(t) for t in texts], dtype=np.float32)
+    return np.hstack([text_vec * 4, text_vec * ctx_vec * 40, similarity, shapes, grams * 2]).astype(np.float32)
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 400) -> np.ndarray:
-    """Weights (with bias last) of an L2-regularised logistic regression, by Newton's method."""
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 30) -> np.ndarray:
+    """Weights (bias last) of an L2-regularised logistic regression.
+
+    Solved by Newton's method in the dual (the weights are a combination of training rows), which
+    costs n^3 instead of d^3 per step: the features are many more than the training lines.
+    """
     xb = np.hstack([x, np.ones((len(x), 1), dtype=np.float64)])
-    w = np.zeros(xb.shape[1])
-    reg = np.full(xb.shape[1], l2)
-    reg[-1] = 0.0
-    for _ in range(min(steps, 25)):
-        p = 1 / (1 + np.exp(-np.clip(xb @ w, -30, 30)))
-        grad = xb.T @ (p - y) + reg * w
-        hess = (xb * (p * (1 - p))[:, None]).T @ xb + np.diag(reg + 1e-6)
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-6:
+    kernel = xb @ xb.T
+    alpha = np.zeros(len(x))
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-np.clip(kernel @ alpha, -30, 30)))
+        w = p * (1 - p)
+        step = np.linalg.solve(w[:, None] * kernel + l2 * np.eye(len(x)), p - y + l2 * alpha)
+        alpha -= step
+        if np.abs(step).max() < 1e-7:
             break
-    return w
+    return np.asarray(xb.T @ alpha)
 
 
 def _f1(pred: np.ndarray, gold: np.ndarray) -> float:
@@ -106,7 +129,7 @@ class TaggerModel:
         return cls(data["weights"], data["thresholds"], str(data["fingerprint"]))
 
 
-def train(encoder: Encoder, examples: list[Example], folds: int = 5, l2: float = 4.0) -> TaggerModel:
+def train(encoder: Encoder, examples: list[Example], folds: int = 5, l2: float = 1.0) -> TaggerModel:
     """Fit every label on `examples`; thresholds come from out-of-fold predictions."""
     x = featurize(encoder, [e.text for e in examples], [e.context for e in examples]).astype(np.float64)
     y = np.array([[label in e.labels for label in LABELS] for e in examples], dtype=np.float64)
@@ -123,7 +146,7 @@ def train(encoder: Encoder, examples: list[Example], folds: int = 5, l2: float =
 
 
 def _best_threshold(scores: np.ndarray, gold: np.ndarray) -> float:
-    candidates = np.linspace(0.2, 0.8, 25)
+    candidates = np.linspace(0.05, 0.9, 35)
     return float(max(candidates, key=lambda t: (_f1(scores >= t, gold), -abs(t - 0.5))))
 
 
@@ -173,3 +196,28 @@ class SkillTagger:
         j = LABELS.index(label)
         scores = self.model.scores(featurize(self.encoder, parts, [context] * len(parts)))[:, j]
         return parts[int(np.argmax(scores))]
+
+
+WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "tagger.npz"
+
+
+def train_default(encoder: Encoder) -> TaggerModel:
+    """Train on the training split of the project's exemplars (never on the test split)."""
+    train_split, _ = split(all_exemplars())
+    model = train(encoder, train_split)
+    model.fingerprint = fingerprint(train_split)
+    return model
+
+
+def load_tagger(encoder: Encoder | None = None, path: Path = WEIGHTS_PATH) -> SkillTagger:
+    """The shipped tagger; retrained in memory if its weights are missing or stale."""
+    if encoder is None:
+        from rag.embeddings import shared_encoder
+
+        encoder = shared_encoder()
+    expected = fingerprint(split(all_exemplars())[0])
+    if path.exists():
+        model = TaggerModel.load(path)
+        if model.fingerprint == expected:
+            return SkillTagger(encoder, model)
+    return SkillTagger(encoder, train_default(encoder))

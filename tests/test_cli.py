@@ -35,7 +35,7 @@ def test_list_json(capsys: pytest.CaptureFixture[str]) -> None:
 def test_play_json_prints_one_object_per_turn(tmp_path: Path, capsys) -> None:
     lines = tmp_path / "lines.txt"
     lines.write_text("I can see this is hard for you.\n\nYou always do this.\n")
-    assert main(["play", "boss-extra-shifts", "--lines", str(lines), "--model", "fake", "--json"]) == 0
+    assert main(["play", "boss-extra-shifts", "--lines", str(lines), "--model", "fake", "--json", "--no-feedback"]) == 0
     turns = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [t["turn"] for t in turns] == [1, 2]
     assert set(turns[0]) == {"turn", "user", "counterpart", "mood", "guard"}
@@ -54,3 +54,29 @@ def test_redteam_with_fake_model_prints_table(capsys: pytest.CaptureFixture[str]
     assert main(["redteam", "--model", "fake", "--scenario", "boss-extra-shifts", "--limit", "3"]) == 0
     out = capsys.readouterr().out
     assert "TOTAL" in out and "boss-extra-shifts" in out
+
+
+@pytest.fixture(scope="module")
+def shared_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One data folder (and so one card index) for the tests that run the coach."""
+    return tmp_path_factory.mktemp("data")
+
+
+def test_play_json_with_feedback_cites_indexed_cards(tmp_path: Path, shared_data: Path, capsys) -> None:
+    from rag.cards import load_cards
+
+    lines = tmp_path / "lines.txt"
+    lines.write_text("It sounds like you're stuck, and that makes sense.\nYou always dump this on me.\nWhatever.\n")
+    args = ["--data-dir", str(shared_data), "play", "boss-extra-shifts", "--lines", str(lines), "--model", "fake", "--json"]
+    assert main(args) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    turns, report = rows[:-1], rows[-1]["report"]
+    card_ids = {card.meta.id for card in load_cards()}
+    assert [t["turn"] for t in turns] == [1, 2, 3]
+    for turn in turns:
+        assert {"labels", "feedback", "rewrite"} <= set(turn)
+        assert all(item["card_id"] in card_ids for item in turn["feedback"])
+    assert "blame" in turns[1]["labels"] and turns[1]["rewrite"]
+    assert turns[0]["mood"] < 5.0 and turns[1]["mood"] > turns[0]["mood"], "the tagger labels drive the mood"
+    assert report["label_counts"]["blame"] >= 1
+    assert all(step["card_id"] in card_ids for step in report["next_steps"])

@@ -1,0 +1,105 @@
+"""`rehearse` commands for the feedback engine: tag, eval, train-tagger, index, search."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rehearsal.evaluate import EXTERNAL_SETS, evaluate, find_eval_dir, format_scores, load_external
+from rehearsal.exemplars import all_exemplars, split
+from rehearsal.settings import PROJECT_ROOT, Settings
+from rehearsal.tagger import WEIGHTS_PATH, load_tagger, train_default
+from rehearsal.taxonomy import LABELS
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    """JSON Lines in ({"id", "context", "text"}), JSON Lines out ({"id", "labels", "evidence"})."""
+    tagger = load_tagger()
+    rows = [json.loads(line) for line in sys.stdin if line.strip()]
+    for start in range(0, len(rows), 64):
+        batch = rows[start : start + 64]
+        taggings = tagger.tag_batch([str(r["text"]) for r in batch], [str(r.get("context", "")) for r in batch])
+        for row, tagging in zip(batch, taggings, strict=True):
+            print(json.dumps({"id": row.get("id"), "labels": tagging.labels, "evidence": tagging.evidence}))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Per-label tables on the own test split and, when present, the external sets."""
+    tagger = load_tagger()
+    _, test = split(all_exemplars())
+    print(f"$ rehearse eval{' --external ' + str(args.external) if args.external else ''}\n")
+    print(format_scores("Own test split (never fit on)", evaluate(tagger, test), len(test)))
+    eval_dir = Path(args.external) if args.external else find_eval_dir(PROJECT_ROOT)
+    if eval_dir is None:
+        print("\nExternal sets: ../shared/eval/ not found, skipped.")
+        return 0
+    for file, (title, labels) in EXTERNAL_SETS.items():
+        path = eval_dir / file
+        if not path.exists():
+            print(f"\n{title}: {path} not found, skipped.")
+            continue
+        examples = load_external(path)
+        print()
+        print(format_scores(f"{title}, measure only", evaluate(tagger, examples, labels), len(examples)))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Retrain the tagger on the exemplars' training split and write the shipped weights."""
+    from rag.embeddings import shared_encoder
+
+    start = time.perf_counter()
+    model = train_default(shared_encoder())
+    model.save(WEIGHTS_PATH)
+    print(f"trained on the training split in {time.perf_counter() - start:.1f} s -> {WEIGHTS_PATH}")
+    return 0
+
+
+def _retriever(settings: Settings) -> Any:
+    from rag.retriever import ChromaRetriever
+
+    return ChromaRetriever(settings.index_dir, settings.chroma_url)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    """Build the card index (always, with --force; otherwise only when missing or stale)."""
+    settings = Settings.from_env(data_dir=args.data_dir)
+    retriever = _retriever(settings)
+    if args.force and retriever.build_seconds is None:
+        retriever.rebuild()
+    state = f"built in {retriever.build_seconds:.2f} s" if retriever.build_seconds is not None else "up to date"
+    print(f"{len(retriever.cards)} cards, {retriever.collection.count()} chunks: {state}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """Show the best card chunks for a query, with scores."""
+    settings = Settings.from_env(data_dir=args.data_dir)
+    for hit in _retriever(settings).search(args.query, label=args.label, k=args.k):
+        first = hit.text.splitlines()[1] if "\n" in hit.text else hit.text
+        print(f"{hit.score:.3f}  {hit.card_id:32} {hit.section:14} {first[:90]}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add these commands to the `rehearse` parser."""
+    p = sub.add_parser("tag", help="label JSON Lines from stdin with the eleven skills and pitfalls")
+    p.set_defaults(func=cmd_tag)
+    p = sub.add_parser("eval", help="precision/recall/F1 of the tagger, as tables")
+    p.add_argument("--external", help="folder with annomi_dev.jsonl / esconv_devtest.jsonl (default ../shared/eval)")
+    p.set_defaults(func=cmd_eval)
+    p = sub.add_parser("train-tagger", help="retrain the tagger on the project's exemplars")
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("index", help="build the knowledge-card index if missing or stale")
+    p.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    p.set_defaults(func=cmd_index)
+    p = sub.add_parser("search", help="search the knowledge cards")
+    p.add_argument("query")
+    p.add_argument("--label", choices=LABELS)
+    p.add_argument("-k", type=int, default=5)
+    p.set_defaults(func=cmd_search)

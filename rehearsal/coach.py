@@ -1,0 +1,26 @@
+"""The coach: tags each user line once, and uses the result twice — to move the counterpart's
+mood (as the `MoodSignal`) and to compose the feedback shown beside the chat."""
+
+from __future__ import annotations
+
+from rag.retriever import Retriever
+from rehearsal.feedback import TurnFeedback, compose_feedback
+from rehearsal.mood import Reading, reading_from_labels
+from rehearsal.scenario import Scenario
+from rehearsal.tagger import SkillTagger
+
+
+class Coach:
+    """Skill tagger plus card retrieval for one session."""
+
+    def __init__(self, scenario: Scenario, tagger: SkillTagger, retriever: Retriever):
+        self.scenario, self.tagger, self.retriever = scenario, tagger, retriever
+        self.used: set[str] = set()
+        self.last_feedback: TurnFeedback | None = None
+
+    def read(self, text: str, context: str = "") -> Reading:
+        """Tag the line, compose its feedback, and say how it lands with the counterpart."""
+        tagging = self.tagger.tag(text, context)
+        self.last_feedback = compose_feedback(tagging, text, self.scenario, self.retriever, self.used)
+        self.used |= set(tagging.labels)
+        return reading_from_labels(tagging.labels)

@@ -1,0 +1,96 @@
+"""Measuring the skill tagger: per-label precision, recall and F1, printed as tables.
+
+Sets: the project's own fixed test split (never fit on), and, when `../shared/eval/` exists, the
+external human-annotated AnnoMI and ESConv sets, only for the labels they carry (measure only).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rehearsal.exemplars import Example
+from rehearsal.tagger import SkillTagger
+from rehearsal.taxonomy import LABELS
+
+EXTERNAL_SETS = {
+    "annomi_dev.jsonl": ("AnnoMI (dev)", ("reflection", "open_question")),
+    "esconv_devtest.jsonl": ("ESConv (dev+test)", ("reflection", "validation")),
+}
+
+
+@dataclass(frozen=True)
+class Score:
+    """Counts and figures for one label on one set."""
+
+    label: str
+    tp: int
+    fp: int
+    fn: int
+
+    @property
+    def precision(self) -> float:
+        """tp / (tp + fp); 0 when nothing was predicted."""
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float:
+        """tp / (tp + fn); 0 when the label never occurs."""
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+    @property
+    def f1(self) -> float:
+        """Harmonic mean of precision and recall."""
+        return 2 * self.tp / (2 * self.tp + self.fp + self.fn) if self.tp + self.fp + self.fn else 0.0
+
+    @property
+    def support(self) -> int:
+        """How many lines carry the label."""
+        return self.tp + self.fn
+
+
+def score(gold: list[frozenset[str]], predicted: list[frozenset[str]], labels: Iterable[str]) -> list[Score]:
+    """Per-label counts over aligned gold and predicted label sets."""
+    rows = []
+    for label in labels:
+        tp = sum(1 for g, p in zip(gold, predicted, strict=True) if label in g and label in p)
+        fp = sum(1 for g, p in zip(gold, predicted, strict=True) if label not in g and label in p)
+        fn = sum(1 for g, p in zip(gold, predicted, strict=True) if label in g and label not in p)
+        rows.append(Score(label, tp, fp, fn))
+    return rows
+
+
+def evaluate(tagger: SkillTagger, examples: list[Example], labels: Iterable[str] = LABELS) -> list[Score]:
+    """Tag every example and score the chosen labels."""
+    taggings = tagger.tag_batch([e.text for e in examples], [e.context for e in examples])
+    return score([e.labels for e in examples], [frozenset(t.labels) for t in taggings], labels)
+
+
+def format_scores(title: str, rows: list[Score], lines: int) -> str:
+    """A plain-text table with a macro-F1 row."""
+    out = [f"{title} — {lines} lines", f"{'label':16} {'prec':>6} {'recall':>6} {'F1':>6} {'support':>7}"]
+    out += [f"{r.label:16} {r.precision:6.3f} {r.recall:6.3f} {r.f1:6.3f} {r.support:7d}" for r in rows]
+    macro = sum(r.f1 for r in rows) / len(rows) if rows else 0.0
+    out.append(f"{'macro-F1':16} {'':6} {'':6} {macro:6.3f}")
+    return "\n".join(out)
+
+
+def load_external(path: Path) -> list[Example]:
+    """Read an external set; labels outside our eleven (e.g. closed_question) are dropped."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            labels = frozenset(label for label in row.get("labels", []) if label in LABELS)
+            rows.append(Example(str(row["id"]), str(row.get("context", "")), str(row["text"]), labels))
+    return rows
+
+
+def find_eval_dir(start: Path) -> Path | None:
+    """`shared/eval/` beside the checkout (../shared/eval), if present."""
+    for candidate in (start.parent / "shared" / "eval", start / "shared" / "eval"):
+        if candidate.is_dir():
+            return candidate
+    return None

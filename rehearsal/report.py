@@ -1,0 +1,130 @@
+"""The end-of-session report: counts per label, listening vs asserting, pitfalls with the exact
+lines, the mood trajectory, the scenario's goals met or not, and next steps citing cards."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from rag.retriever import Retriever
+from rehearsal.feedback import NEXT_SKILL, TurnFeedback
+from rehearsal.scenario import Scenario
+from rehearsal.taxonomy import ASSERTING, LABELS, LISTENING, PITFALLS, TITLES
+
+
+@dataclass(frozen=True)
+class ReportTurn:
+    """One user line with what the tagger and the mood made of it."""
+
+    turn: int
+    user: str
+    counterpart: str
+    tension: float
+    feedback: TurnFeedback
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """A concrete thing to practise next, with the card that explains it."""
+
+    text: str
+    label: str
+    card_id: str
+    card_title: str
+
+
+@dataclass
+class SessionReport:
+    """Everything the end-of-session page and the exports show."""
+
+    scenario_id: str
+    title: str
+    label_counts: dict[str, int]
+    listening: int
+    asserting: int
+    pitfalls: list[dict[str, str]]
+    mood: list[float]
+    goals: list[dict[str, Any]]
+    next_steps: list[NextStep] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        data = asdict(self)
+        data["next_steps"] = [asdict(s) for s in self.next_steps]
+        return data
+
+    def to_json(self) -> str:
+        """The report as JSON text."""
+        return json.dumps(self.as_dict(), indent=2, ensure_ascii=False)
+
+    def to_markdown(self) -> str:
+        """The report as Markdown (user text is quoted, never interpreted)."""
+        out = [f"# Rehearsal report: {_md(self.title)}", "", "## Skills used", ""]
+        out += [f"- {TITLES[label]}: {count}" for label, count in self.label_counts.items() if count]
+        out += ["", f"Listening moves: {self.listening}; asserting moves: {self.asserting}.", "", "## Tension", ""]
+        out.append(" → ".join(f"{t:.1f}" for t in self.mood) or "no turns")
+        if self.pitfalls:
+            out += ["", "## Pitfalls", ""]
+            out += [f"- {TITLES[p['label']]}: “{_md(p['line'])}” — try: “{_md(p['rewrite'])}”" for p in self.pitfalls]
+        out += ["", "## Goals", ""]
+        out += [f"- [{'x' if g['met'] else ' '}] {_md(g['objective'])}" for g in self.goals]
+        out += ["", "## Next steps", ""]
+        out += [f"- {_md(s.text)} (see card: {s.card_title} [{s.card_id}])" for s in self.next_steps]
+        return "\n".join(out) + "\n"
+
+
+def _md(text: str) -> str:
+    """Escape Markdown/HTML control characters in user or model text."""
+    for ch in "\\`*_[]<>#|":
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
+def build_report(
+    scenario: Scenario, start_tension: float, turns: list[ReportTurn], retriever: Retriever
+) -> SessionReport:
+    """Summarise a finished session."""
+    counts = Counter(label for t in turns for label in t.feedback.labels)
+    label_counts = {label: counts.get(label, 0) for label in LABELS}
+    pitfalls = [
+        {"label": label, "line": t.user, "rewrite": t.feedback.rewrite or ""}
+        for t in turns
+        for label in t.feedback.labels
+        if label in PITFALLS
+    ]
+    focus = [s.value for s in scenario.skills_in_focus]
+    goals = [{"objective": f"Use {TITLES[s].lower()} at least once", "met": counts.get(s, 0) > 0} for s in focus]
+    mood = [start_tension, *(t.tension for t in turns)]
+    goals.append(
+        {
+            "objective": f"Leave {scenario.persona.name} calmer than at the start",
+            "met": len(mood) > 1 and mood[-1] < mood[0],
+        }
+    )
+    return SessionReport(
+        scenario.id,
+        scenario.title,
+        label_counts,
+        sum(counts.get(label, 0) for label in LISTENING),
+        sum(counts.get(label, 0) for label in ASSERTING),
+        pitfalls,
+        mood,
+        goals,
+        _next_steps(scenario, counts, retriever),
+    )
+
+
+def _next_steps(scenario: Scenario, counts: Counter[str], retriever: Retriever, limit: int = 3) -> list[NextStep]:
+    """Most frequent pitfalls first, then focus skills not yet used."""
+    wanted = [label for label, _ in counts.most_common() if label in PITFALLS]
+    wanted += [s.value for s in scenario.skills_in_focus if not counts.get(s.value)]
+    steps = []
+    for label in wanted[:limit]:
+        hits = retriever.search(f"{TITLES[label]} {scenario.title}", label=label, k=1)
+        if not hits:
+            continue
+        text = NEXT_SKILL.get(label) or f"Work on replacing {TITLES[label].lower()}: read and rehearse the card"
+        steps.append(NextStep(text, label, hits[0].card_id, hits[0].title))
+    return steps
