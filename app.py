@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from rag.retriever import ChromaRetriever
+from rehearsal.coach import Coach
 from rehearsal.errors import RehearsalError
 from rehearsal.models import ChatModel, describe_model_choice, get_model
 from rehearsal.scenario import Scenario
@@ -11,6 +13,8 @@ from rehearsal.scenarios import Library, load_library
 from rehearsal.session import Session, open_prompt
 from rehearsal.settings import Settings
 from rehearsal.store import Store
+from rehearsal.tagger import SkillTagger, load_tagger
+from rehearsal.taxonomy import TITLES
 
 LEVELS = ("easy", "medium", "hard")
 
@@ -19,6 +23,12 @@ LEVELS = ("easy", "medium", "hard")
 def cached_model(settings: Settings) -> ChatModel:
     """One model (and, for the local one, one server) per process."""
     return get_model(settings)
+
+
+@st.cache_resource(show_spinner=False)
+def cached_coach_parts(settings: Settings) -> tuple[SkillTagger, ChromaRetriever]:
+    """The skill tagger and the card index, loaded once per process."""
+    return load_tagger(), ChromaRetriever(settings.index_dir, settings.chroma_url)
 
 
 @st.cache_resource(show_spinner=False)
@@ -64,8 +74,10 @@ def start_session(library: Library, settings: Settings) -> None:
     with st.spinner("Getting the counterpart ready (the local model takes a few seconds the first time)…"):
         try:
             model = cached_model(settings)
+            scenario = library.scenarios[scenario_id]
+            coach = Coach(scenario, *cached_coach_parts(settings))
             st.session_state["session"] = Session.start(
-                library.scenarios[scenario_id], model, cached_store(settings), open_prompt(settings), level
+                scenario, model, cached_store(settings), open_prompt(settings), level, coach=coach
             )
         except RehearsalError as exc:
             st.error(f"Could not start: {exc}")
@@ -93,6 +105,28 @@ def conversation(session: Session) -> None:
         st.rerun()
 
 
+def feedback_panel(session: Session) -> None:
+    """Labels, evidence and tips for the user's last line, each citing its card."""
+    st.markdown("#### Feedback")
+    feedback = session.last_feedback
+    if feedback is None:
+        st.caption("Say something: feedback on your line appears here.")
+        return
+    if not feedback.labels:
+        st.caption("No skill or pitfall stood out in that line.")
+    for item in feedback.items:
+        mark = "✅" if item.kind == "well" else "➡️"
+        st.markdown(f"{mark} **{TITLES[item.label]}**")
+        st.text(item.text)
+        if item.evidence:
+            st.caption(f"In your words: “{item.evidence}”")
+        if item.card_id:
+            st.caption(f"Card: {item.card_title} ({item.card_id})")
+    if feedback.rewrite:
+        st.markdown("**You could try:**")
+        st.text(feedback.rewrite)
+
+
 def main() -> None:
     """Page entry point."""
     st.set_page_config(page_title="Rehearsal room", page_icon="💬", layout="wide")
@@ -111,7 +145,11 @@ def main() -> None:
         return
     with st.expander("Scenario", expanded=False):
         scenario_card(session.counterpart.scenario)
-    conversation(session)
+    chat, side = st.columns([3, 2])
+    with side:
+        feedback_panel(session)
+    with chat:
+        conversation(session)
 
 
 main()

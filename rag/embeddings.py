@@ -60,14 +60,19 @@ class MiniLMEncoder:
         self.session = ort.InferenceSession(str(_locate(*MODEL_FILE)), options, providers=["CPUExecutionProvider"])
         self._lock = threading.Lock()
 
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        """Unit-length embeddings, one row per text."""
+    def encode(self, texts: list[str], batch_size: int = 32, with_max: bool = False) -> np.ndarray:
+        """Unit-length mean-pooled embeddings, one row per text.
+
+        With `with_max`, each row also carries the unit-length max-pooled vector (768 columns):
+        the strongest token signals, which mean pooling blurs in longer lines.
+        """
+        width = DIMENSIONS * (2 if with_max else 1)
         if not texts:
-            return np.zeros((0, DIMENSIONS), dtype=np.float32)
-        rows = [self._encode_batch(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)]
+            return np.zeros((0, width), dtype=np.float32)
+        rows = [self._encode_batch(texts[i : i + batch_size], with_max) for i in range(0, len(texts), batch_size)]
         return np.vstack(rows)
 
-    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+    def _encode_batch(self, texts: list[str], with_max: bool = False) -> np.ndarray:
         with self._lock:
             encodings = self.tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
@@ -76,8 +81,16 @@ class MiniLMEncoder:
         hidden = self.session.run(None, feeds)[0]
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return np.asarray(pooled / np.clip(norms, 1e-12, None), dtype=np.float32)
+        pooled = _unit(pooled)
+        if with_max:
+            peaks = np.where(weights > 0, hidden, -1e4).max(axis=1)
+            pooled = np.hstack([pooled, _unit(peaks)])
+        return np.asarray(pooled, dtype=np.float32)
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return np.asarray(rows / np.clip(norms, 1e-12, None))
 
 
 _SHARED: MiniLMEncoder | None = None

@@ -19,6 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
+from rag.embeddings import DIMENSIONS
 from rehearsal.exemplars import Example, all_exemplars, fingerprint, split
 from rehearsal.taxonomy import CUES, LABELS
 
@@ -29,8 +30,8 @@ _SENTENCE = re.compile(r"[^.!?…]+[.!?…]*")
 class Encoder(Protocol):
     """Anything that turns texts into unit-length vectors."""
 
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        """One row per text."""
+    def encode(self, texts: list[str], batch_size: int = 32, with_max: bool = False) -> np.ndarray:
+        """One row per text (mean pooling; with `with_max`, max pooling appended)."""
         ...
 
 
@@ -54,6 +55,8 @@ def shape_features(text: str, context: str) -> list[float]:
 
 
 NGRAM_BUCKETS = 4096
+CUE_SCALE = 1.0  # weight of the cue and shape flags (3.0 measured no better on the training folds)
+FEATURE_VERSION = "2"  # bump when featurize changes: stored weights then count as stale
 _TOKEN = re.compile(r"[a-z0-9']+|[?!*…]")
 
 
@@ -73,12 +76,15 @@ def featurize(encoder: Encoder, texts: Sequence[str], contexts: Sequence[str]) -
 
     Embeddings are scaled up so the shared L2 penalty does not drown them next to the 0/1 cues.
     """
-    vectors = encoder.encode([*texts, *contexts])
-    text_vec, ctx_vec = vectors[: len(texts)], vectors[len(texts) :]
+    vectors = encoder.encode([*texts, *contexts], with_max=True)
+    text_both, ctx_vec = vectors[: len(texts)], vectors[len(texts) :, :DIMENSIONS]
+    text_vec, text_max = text_both[:, :DIMENSIONS], text_both[:, DIMENSIONS:]
     similarity = (text_vec * ctx_vec).sum(axis=1, keepdims=True)
     shapes = np.array([shape_features(t, c) for t, c in zip(texts, contexts, strict=True)], dtype=np.float32)
     grams = np.array([ngram_features(t) for t in texts], dtype=np.float32)
-    return np.hstack([text_vec * 4, text_vec * ctx_vec * 40, similarity, shapes, grams * 2]).astype(np.float32)
+    return np.hstack(
+        [text_vec * 4, text_max * 4, text_vec * ctx_vec * 40, similarity, shapes * CUE_SCALE, grams * 2]
+    ).astype(np.float32)
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 30) -> np.ndarray:
@@ -205,8 +211,12 @@ def train_default(encoder: Encoder) -> TaggerModel:
     """Train on the training split of the project's exemplars (never on the test split)."""
     train_split, _ = split(all_exemplars())
     model = train(encoder, train_split)
-    model.fingerprint = fingerprint(train_split)
+    model.fingerprint = _expected_fingerprint()
     return model
+
+
+def _expected_fingerprint() -> str:
+    return f"{fingerprint(split(all_exemplars())[0])}-f{FEATURE_VERSION}"
 
 
 def load_tagger(encoder: Encoder | None = None, path: Path = WEIGHTS_PATH) -> SkillTagger:
@@ -215,7 +225,7 @@ def load_tagger(encoder: Encoder | None = None, path: Path = WEIGHTS_PATH) -> Sk
         from rag.embeddings import shared_encoder
 
         encoder = shared_encoder()
-    expected = fingerprint(split(all_exemplars())[0])
+    expected = _expected_fingerprint()
     if path.exists():
         model = TaggerModel.load(path)
         if model.fingerprint == expected:

@@ -17,7 +17,15 @@ class FakeRetriever:
     def search(self, query: str, label: str | None = None, k: int = 3) -> list[Hit]:
         self.queries.append((query, label))
         card = f"{self.card_id}-{label}" if label else self.card_id
-        return [Hit(card, f"Card for {label}", "How to do it", f"Card for {label} — How to do it\n- Say it once, calmly. Then stop.", 0.5)]
+        return [
+            Hit(
+                card,
+                f"Card for {label}",
+                "How to do it",
+                f"Card for {label} — How to do it\n- Say it once, calmly. Then stop.",
+                0.5,
+            )
+        ]
 
     def card_ids(self) -> set[str]:
         return {self.card_id}

@@ -19,10 +19,25 @@ def test_every_label_area_and_stage_is_served() -> None:
     assert {label for card in CARDS for label in card.meta.labels} == set(LABELS)
     areas = {area for card in CARDS for area in card.meta.problem_areas}
     assert areas == {"role_dispute", "role_transition", "grief", "interpersonal_deficits"}
-    assert {stage for card in CARDS for stage in card.meta.dispute_stages} == {"renegotiation", "impasse", "dissolution"}
+    assert {stage for card in CARDS for stage in card.meta.dispute_stages} == {
+        "renegotiation",
+        "impasse",
+        "dissolution",
+    }
 
 
-@pytest.mark.parametrize("topic", ["communication-analysis", "clarification", "encouraging-affect", "building-social-support", "stress-and-symptom-log", "grief-work", "role-transitions"])
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "communication-analysis",
+        "clarification",
+        "encouraging-affect",
+        "building-social-support",
+        "stress-and-symptom-log",
+        "grief-work",
+        "role-transitions",
+    ],
+)
 def test_core_ipt_techniques_have_cards(topic: str) -> None:
     assert topic in {card.meta.id for card in CARDS}
 

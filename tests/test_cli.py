@@ -67,7 +67,17 @@ def test_play_json_with_feedback_cites_indexed_cards(tmp_path: Path, shared_data
 
     lines = tmp_path / "lines.txt"
     lines.write_text("It sounds like you're stuck, and that makes sense.\nYou always dump this on me.\nWhatever.\n")
-    args = ["--data-dir", str(shared_data), "play", "boss-extra-shifts", "--lines", str(lines), "--model", "fake", "--json"]
+    args = [
+        "--data-dir",
+        str(shared_data),
+        "play",
+        "boss-extra-shifts",
+        "--lines",
+        str(lines),
+        "--model",
+        "fake",
+        "--json",
+    ]
     assert main(args) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     turns, report = rows[:-1], rows[-1]["report"]

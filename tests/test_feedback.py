@@ -30,13 +30,17 @@ def test_no_pitfall_suggests_an_unused_focus_skill(scenario: Scenario) -> None:
 
 
 def test_rewrites_remove_the_pitfall(scenario: Scenario) -> None:
-    assert suggest_rewrite("blame", "You never help with the rota.", scenario).startswith("Dana, I'd really like it if you help")
+    assert suggest_rewrite("blame", "You never help with the rota.", scenario).startswith(
+        "Dana, I'd really like it if you help"
+    )
     assert "twenty minutes" in suggest_rewrite("stonewalling", "Whatever.", scenario)
 
 
 def test_report_counts_pitfalls_goals_and_escapes_markdown(scenario: Scenario) -> None:
     retriever = FakeRetriever()
-    blame = compose_feedback(Tagging(["blame"], {"blame": "x"}), "You *always* <b>do</b> this", scenario, retriever, set())
+    blame = compose_feedback(
+        Tagging(["blame"], {"blame": "x"}), "You *always* <b>do</b> this", scenario, retriever, set()
+    )
     good = compose_feedback(Tagging(["validation", "boundary"], {}), "Fair. But no.", scenario, retriever, set())
     turns = [
         ReportTurn(1, "You *always* <b>do</b> this", "Hm.", 6.6, blame),

@@ -1,0 +1,67 @@
+"""Feedback engine speed: tagging per line, a whole feedback turn, and the card index build.
+
+The baseline measured in the same run is the sentence encoder alone (one line, one call): the
+tagger cannot be faster than embedding the line, so its ratio to that shows what tagging adds.
+
+    .venv/bin/python bench/feedback_speed.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from rag.embeddings import shared_encoder
+from rag.retriever import ChromaRetriever
+from rehearsal.exemplars import all_exemplars, split
+from rehearsal.feedback import compose_feedback
+from rehearsal.scenarios import load_scenario
+from rehearsal.settings import PROJECT_ROOT
+from rehearsal.tagger import load_tagger
+
+
+def median_ms(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    encoder = shared_encoder()
+    tagger = load_tagger(encoder)
+    _, test = split(all_exemplars())
+    lines = test[:200]
+    scenario = load_scenario(PROJECT_ROOT / "scenarios" / "boss-extra-shifts.yaml")
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        retriever = ChromaRetriever(Path(tmp) / "index")
+        build = time.perf_counter() - start
+        chunks = retriever.collection.count()
+        sample = lines[0]
+        encoder.encode([sample.text])  # warm up
+        base = median_ms(lambda: encoder.encode([sample.text]), 50)
+        one = statistics.median(median_ms(lambda e=e: tagger.tag(e.text, e.context), 3) for e in lines[:60])
+        start = time.perf_counter()
+        tagger.tag_batch([e.text for e in lines], [e.context for e in lines])
+        batched = (time.perf_counter() - start) * 1000 / len(lines)
+
+        def turn(e=sample) -> None:  # type: ignore[no-untyped-def]
+            compose_feedback(tagger.tag(e.text, e.context), e.text, scenario, retriever, set())
+
+        full = statistics.median(median_ms(lambda e=e: turn(e), 3) for e in lines[:60])
+    print("$ python bench/feedback_speed.py")
+    print(f"{'what':44} {'median ms':>10} {'x baseline':>10}")
+    print(f"{'baseline: embed one line (encoder only)':44} {base:10.2f} {1.0:10.2f}")
+    print(f"{'tag one line (with its context)':44} {one:10.2f} {one / base:10.2f}")
+    print(f"{'tag, per line, batches of 64':44} {batched:10.2f} {batched / base:10.2f}")
+    print(f"{'tag + retrieve + compose feedback, one turn':44} {full:10.2f} {full / base:10.2f}")
+    print(f"card index build: {chunks} chunks in {build:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
