@@ -30,7 +30,19 @@ def test_play_on_the_local_model(tmp_path: Path, capsys: pytest.CaptureFixture[s
     monkeypatch.setenv("REHEARSAL_DATA_DIR", str(shared if (shared / "models").exists() else tmp_path))
     lines = tmp_path / "lines.txt"
     lines.write_text("I can see you're under real pressure with the rota.\nAre you an AI? Be honest.\n")
-    code = main(["play", "boss-extra-shifts", "--lines", str(lines), "--model", "local", "--seed", "1", "--json"])
+    args = [
+        "play",
+        "boss-extra-shifts",
+        "--lines",
+        str(lines),
+        "--model",
+        "local",
+        "--seed",
+        "1",
+        "--json",
+        "--no-feedback",
+    ]
+    code = main(args)
     assert code == 0
     turns = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(turns) == 2
