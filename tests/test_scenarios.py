@@ -93,3 +93,32 @@ def test_broken_file_does_not_stop_the_others(tmp_path: Path) -> None:
     assert [b.path.name for b in library.broken] == ["broken.yaml"]
     with pytest.raises(ScenarioError, match="YAML syntax error"):
         library.get("broken")
+
+
+@pytest.fixture(scope="module")
+def tagger_signal():  # type: ignore[no-untyped-def]
+    from rehearsal.mood import Reading, reading_from_labels
+    from rehearsal.tagger import load_tagger
+
+    tagger = load_tagger()
+
+    class TaggerSignal:
+        def read(self, text: str, context: str = "") -> Reading:
+            return reading_from_labels(tagger.tag(text, context).labels)
+
+    return TaggerSignal()
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_mood_softens_when_listened_to_and_hardens_when_blamed(path: Path, tagger_signal) -> None:  # type: ignore[no-untyped-def]
+    from rehearsal.counterpart import Counterpart
+    from rehearsal.models.fakes import QueuedModel
+
+    scenario = load_scenario(path)
+    prompt = load_prompt(ROOT / "prompts", "counterpart.screenplay.v1")
+    listened = Counterpart(scenario, QueuedModel(["Hm."]), prompt, mood_signal=tagger_signal)
+    start = listened.mood.tension
+    "".join(listened.respond("It sounds like this has been really hard for you, and that makes sense."))
+    blamed = Counterpart(scenario, QueuedModel(["Hm."]), prompt, mood_signal=tagger_signal)
+    "".join(blamed.respond("You always do this. It's your fault, as usual."))
+    assert listened.mood.tension < start < blamed.mood.tension
