@@ -83,10 +83,12 @@ def warm(model: ChatModel, messages: list[Message]) -> None:
         pass
 
 
-def run_once(settings: Settings, model: ChatModel, client: openai.OpenAI) -> list[dict[str, float]]:
+def run_once(
+    settings: Settings, model: ChatModel, client: openai.OpenAI, prompt_id: str | None
+) -> list[dict[str, float]]:
     scenario = load_library(settings.scenario_dirs).get("boss-extra-shifts")
     recorder = Recorder(model)
-    session = Session.start(scenario, recorder, Store(settings.store_path), open_prompt(settings), seed=7)
+    session = Session.start(scenario, recorder, Store(settings.store_path), open_prompt(settings, prompt_id), seed=7)
     start = time.perf_counter()
     session.counterpart.prime()  # the app does this while the user reads the scenario
     prime_time = time.perf_counter() - start
@@ -121,14 +123,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="local")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--prompt", default=None, help="counterpart prompt id (default: the app's)")
     args = parser.parse_args()
     settings = Settings.from_env(model=args.model)
     start = time.perf_counter()
     model = get_model(settings)
     load_time = time.perf_counter() - start
     client = openai.OpenAI(base_url=model.endpoint, api_key="local", max_retries=0)
-    runs = [run_once(settings, model, client) for _ in range(args.repeats)]
-    print(f"$ python bench/counterpart_latency.py --model {args.model} --repeats {args.repeats}")
+    runs = [run_once(settings, model, client, args.prompt) for _ in range(args.repeats)]
+    prompt_flag = f" --prompt {args.prompt}" if args.prompt else ""
+    print(f"$ python bench/counterpart_latency.py --model {args.model} --repeats {args.repeats}{prompt_flag}")
     print(f"model: {model.model_id}; server start incl. weight check: {load_time:.2f} s")
     print(
         f"prime (first prompt processed while the user reads), median: {statistics.median(r[0]['prime'] for r in runs):.2f} s"
