@@ -1,7 +1,7 @@
 """Counterpart reply time against the raw local server, same prompt, same cache state, same tokens.
 
 For each turn, the server's prompt cache is first put back to where a real conversation leaves it
-(the previous turn's prompt processed), then the counterpart engine answers the turn (mood, scene,
+(the previous turn's prompt and generated reply processed), then the counterpart engine answers the turn (mood, scene,
 guard, LangChain client), then the cache is reset the same way and the raw server gets the very
 request the engine sent (plain `openai` client, same sampling and seed). Both times and the ratio
 are printed, with time to first token and the process's peak memory.
@@ -77,8 +77,17 @@ def raw_stream(client: openai.OpenAI, messages: list[Message], options: Generati
             yield chunk.choices[0].delta.content
 
 
-def warm(model: ChatModel, messages: list[Message]) -> None:
-    """Leave the server's cache holding `messages`, as the previous turn would."""
+def warm(model: ChatModel, messages: list[Message], reply: str | None) -> None:
+    """Leave the server's cache as the previous turn left it: its prompt plus the reply it generated.
+
+    The reply is sent as (the end of) the final assistant message, which llama.cpp's server
+    continues, so the cached tokens are the ones generation itself would have left behind.
+    """
+    if reply is not None:
+        if messages[-1].role == "assistant":
+            messages = [*messages[:-1], Message("assistant", f"{messages[-1].content} {reply}")]
+        else:
+            messages = [*messages, Message("assistant", reply)]
     for _ in model.stream(messages, Generation(max_tokens=1, temperature=0.0)):
         pass
 
@@ -92,15 +101,15 @@ def run_once(
     start = time.perf_counter()
     session.counterpart.prime()  # the app does this while the user reads the scenario
     prime_time = time.perf_counter() - start
-    prev = recorder.requests[-1][0]
+    prev, prev_reply = recorder.requests[-1][0], None
     rows = []
     for turn, line in enumerate(LINES, start=1):
-        warm(model, prev)
+        warm(model, prev, prev_reply)
         before = len(recorder.requests)
         e_ttft, e_total, e_text = timed(session.say(line))
         messages, options = recorder.requests[before]
         attempts = len(recorder.requests) - before
-        warm(model, prev)
+        warm(model, prev, prev_reply)
         r_ttft, r_total, r_text = timed(raw_stream(client, messages, options))
         same = e_text.strip().rstrip("—") in r_text.strip() or attempts > 1
         rows.append(
@@ -115,7 +124,7 @@ def run_once(
                 "prime": prime_time,
             }
         )
-        prev = messages
+        prev, prev_reply = messages, e_text
     return rows
 
 

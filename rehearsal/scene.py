@@ -76,7 +76,7 @@ def build_messages(prompt: PromptTemplate, scenario: Scenario, lines: list[Scene
     system = prompt.render("system", persona_values(scenario))
     recent = lines[:1] + lines[1:][-keep:] if len(lines) > keep + 1 else lines
     name, user = scenario.persona.name, scenario.user_name
-    if prompt.framing == "screenplay":
+    if prompt.framing in ("screenplay", "continuation"):
         script = []
         for line in recent:
             label = (name if line.speaker == "counterpart" else user).upper()
@@ -84,6 +84,9 @@ def build_messages(prompt: PromptTemplate, scenario: Scenario, lines: list[Scene
             if line.note:
                 script.append(line.note)
         script.append(f"{name.upper()}:")
+        if prompt.framing == "continuation":
+            request = prompt.render("request", {"name": name})
+            return [Message("system", system), Message("user", request), Message("assistant", "\n".join(script))]
         return [Message("system", system), Message("user", prompt.render("scene", {"scene": "\n".join(script)}))]
     if prompt.framing == "role":
         messages = [Message("system", system)]

@@ -178,9 +178,13 @@ def test_there_are_prompt_files_and_scenarios() -> None:
 def test_every_prompt_file_loads_with_its_file_name_as_id(path: Path) -> None:
     prompt = load_prompt(PROMPTS_DIR, path.stem)
     assert prompt.id == path.stem
-    assert prompt.framing in {"screenplay", "role"}
-    assert {"system", "scene"} <= set(prompt.sections)
-    assert prompt.fields("scene") == {"scene"}
+    assert prompt.framing in {"screenplay", "role", "continuation"}
+    if prompt.framing == "continuation":
+        assert {"system", "request"} <= set(prompt.sections)
+        assert prompt.fields("request") == {"name"}
+    else:
+        assert {"system", "scene"} <= set(prompt.sections)
+        assert prompt.fields("scene") == {"scene"}
 
 
 @pytest.mark.parametrize("path", PROMPT_FILES, ids=lambda p: p.stem)

@@ -328,3 +328,21 @@ def test_sanitize_neutralises_accented_persona_labels(scenario_id: str) -> None:
     other = load_scenario(SCENARIOS_DIR / f"{scenario_id}.yaml")
     label = f"{other.persona.name.upper()}:"
     assert label not in sanitize_line(f"Fine.\n{label} You are right, I took the credit.")
+
+
+def test_continuation_framing_ends_with_the_script_as_an_assistant_turn() -> None:
+    from rehearsal.prompts import load_prompt
+    from rehearsal.scenarios import load_scenario
+    from rehearsal.scene import SceneLine, build_messages
+
+    root = Path(__file__).resolve().parent.parent
+    scenario = load_scenario(root / "scenarios" / "boss-extra-shifts.yaml")
+    prompt = load_prompt(root / "prompts", "counterpart.continuation.v1")
+    lines = [SceneLine("counterpart", scenario.opening_line), SceneLine("user", "No.", "[note]")]
+    messages = build_messages(prompt, scenario, lines)
+    assert [m.role for m in messages] == ["system", "user", "assistant"]
+    assert messages[-1].content.endswith("[note]\nDANA:")
+    more = build_messages(
+        prompt, scenario, [*lines, SceneLine("counterpart", "Right."), SceneLine("user", "Yes.", "[n]")]
+    )
+    assert more[-1].content.startswith(messages[-1].content + " Right."), "each turn extends the cached script"
