@@ -33,6 +33,7 @@ _META = re.compile(
     r"|character (sheet|notes?|description)|(my|your|the|this) character\b|narrator|the story\b|hidden notes?)",
     re.IGNORECASE,
 )
+_MARKUP = re.compile(r"[{}<>]|```|^\s*[-*#] ", re.MULTILINE)  # JSON, code, tags, lists: nobody talks like that
 _STAGE_DIRECTION = re.compile(r"\s*(\([^()\n]{1,60}\)|\*[^*\n]{1,60}\*|\[[^\[\]\n]{1,80}\])\s*")
 _SENTENCE_END = re.compile(r"[.!?…](?=\s|$)")
 
@@ -79,6 +80,8 @@ def find_violations(text: str, ctx: GuardContext, opening: bool = True) -> list[
     label = re.compile(rf"(^|[\s\"'])\**{re.escape(ctx.user_name)}\**\s*:", re.IGNORECASE)
     if match := label.search(text):
         found.append(Violation("speaks_for_user", match.start()))
+    if match := _MARKUP.search(text):
+        found.append(Violation("markup", match.start()))
     if opening and _repeats(text, ctx.previous):
         found.append(Violation("repeat", 0))
     leak = _leak_start(text, ctx)

@@ -468,3 +468,8 @@ def test_leaking_opening_is_never_shown(size: int, ctx: GuardContext) -> None:
     shown, result = run("To feel she is not alone with the rota and that her staff still respect her.", ctx, size)
     assert shown == []
     assert not result.ok
+
+
+def test_markup_in_a_reply_is_a_violation(ctx: GuardContext) -> None:
+    assert [v.kind for v in find_violations('{"name": "Dana", "goal": "cover"}', ctx)] == ["markup"]
+    assert not find_violations("Fine. Saturday's sorted, then.", ctx)
