@@ -17,10 +17,9 @@ from rehearsal.settings import Settings
 from rehearsal.store import Store
 
 DEFAULT_PROMPT = "counterpart.screenplay.v1"
-# The embedded server continues a final assistant message, so the script can be the model's own
-# turn and every reply stays in the prompt cache (see bench/counterpart_latency.py); OpenAI's API
-# does not continue messages, so remote models keep the screenplay framing.
-LOCAL_PROMPT = "counterpart.continuation.v1"
+# counterpart.continuation.v1 is faster on the embedded server (replies stay in its prompt cache)
+# and needs far fewer fallbacks, but on the held-out adversarial lines it leaked persona notes
+# 4 times in 160 replies where the screenplay framing leaked none, so it is opt-in (--prompt).
 
 
 @dataclass
@@ -112,6 +111,5 @@ class Session:
 
 
 def open_prompt(settings: Settings, prompt_id: str | None = None) -> PromptTemplate:
-    """Load the named counterpart prompt, or the default for the configured model."""
-    default = LOCAL_PROMPT if settings.model in ("local", "local-small") else DEFAULT_PROMPT
-    return load_prompt(settings.prompts_dir, prompt_id or default)
+    """Load the named counterpart prompt, or the default."""
+    return load_prompt(settings.prompts_dir, prompt_id or DEFAULT_PROMPT)
