@@ -76,8 +76,11 @@ def featurize(encoder: Encoder, texts: Sequence[str], contexts: Sequence[str]) -
 
     Embeddings are scaled up so the shared L2 penalty does not drown them next to the 0/1 cues.
     """
-    vectors = encoder.encode([*texts, *contexts], with_max=True)
-    text_both, ctx_vec = vectors[: len(texts)], vectors[len(texts) :, :DIMENSIONS]
+    distinct = list(dict.fromkeys(contexts))  # a context shared by many lines is encoded once
+    vectors = encoder.encode([*texts, *distinct], with_max=True)
+    row = {context: i for i, context in enumerate(distinct)}
+    text_both = vectors[: len(texts)]
+    ctx_vec = vectors[len(texts) :, :DIMENSIONS][[row[c] for c in contexts]]
     text_vec, text_max = text_both[:, :DIMENSIONS], text_both[:, DIMENSIONS:]
     similarity = (text_vec * ctx_vec).sum(axis=1, keepdims=True)
     shapes = np.array([shape_features(t, c) for t, c in zip(texts, contexts, strict=True)], dtype=np.float32)
