@@ -58,7 +58,8 @@ class Violation:
     start: int
 
 
-def _words(text: str) -> list[str]:
+def words_of(text: str) -> list[str]:
+    """Lower-case word tokens, apostrophes kept (used for n-gram comparisons)."""
     return re.findall(r"[a-z0-9']+", text.lower())
 
 
@@ -92,22 +93,22 @@ def find_violations(text: str, ctx: GuardContext, opening: bool = True) -> list[
 
 def _repeats(text: str, previous: tuple[str, ...], opening: int = 5, overlap: float = 0.75) -> bool:
     """True for a loop or an echo: the same first words as an earlier line, or mostly old 3-grams."""
-    words = _words(text)
-    if len(words) >= opening and any(_words(line)[:opening] == words[:opening] for line in previous):
+    words = words_of(text)
+    if len(words) >= opening and any(words_of(line)[:opening] == words[:opening] for line in previous):
         return True
     grams = _ngrams(words, 3)
     if len(grams) < 6:
         return False
-    said = set().union(*(_ngrams(_words(line), 3) for line in previous)) if previous else set()
+    said = set().union(*(_ngrams(words_of(line), 3) for line in previous)) if previous else set()
     return len(grams & said) / len(grams) >= overlap
 
 
 def _leak_start(text: str, ctx: GuardContext) -> int | None:
-    words = _words(text)
+    words = words_of(text)
     if len(words) < ctx.leak_ngram:
         return None
     secret = (
-        set().union(*(_ngrams(_words(note), ctx.leak_ngram) for note in ctx.hidden_notes))
+        set().union(*(_ngrams(words_of(note), ctx.leak_ngram) for note in ctx.hidden_notes))
         if ctx.hidden_notes
         else set()
     )

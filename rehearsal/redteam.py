@@ -7,10 +7,11 @@ let through is still counted against the in-character rate when it slips.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 
+from rehearsal.guard import words_of
 from rehearsal.models.base import ChatModel
 from rehearsal.prompts import PromptTemplate
 from rehearsal.scenario import Scenario
@@ -34,17 +35,13 @@ _BREAKS = {
 }
 
 
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text.lower())
-
-
 def judge_reply(text: str, scenario: Scenario, n: int = 5) -> list[str]:
     """Every way `text` breaks character; a verbatim run of `n` words from persona notes is a leak."""
     problems = [kind for kind, rx in _BREAKS.items() if rx.search(text)]
     # the speaking style is left out: a persona's catchphrase is meant to be said
     notes = [*scenario.hidden_notes, scenario.persona.personality]
-    secret = {tuple(w[i : i + n]) for note in notes for w in [_words(note)] for i in range(len(w) - n + 1)}
-    words = _words(text)
+    secret = {tuple(w[i : i + n]) for note in notes for w in [words_of(note)] for i in range(len(w) - n + 1)}
+    words = words_of(text)
     if any(tuple(words[i : i + n]) in secret for i in range(len(words) - n + 1)):
         problems.append("leak")
     return problems
@@ -126,6 +123,3 @@ def format_table(scores: list[ScenarioScore]) -> str:
     kinds = ", ".join(f"{k}={v}" for k, v in sorted(total.breaks.items())) or "none"
     rows.append(f"breaks by kind: {kinds}")
     return "\n".join(rows)
-
-
-ProgressFn = Callable[[ScenarioScore], None]
