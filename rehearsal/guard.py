@@ -36,6 +36,7 @@ _META = re.compile(
 _MARKUP = re.compile(r"[{}<>]|```|^\s*[-*#] ", re.MULTILINE)  # JSON, code, tags, lists: nobody talks like that
 _STAGE_DIRECTION = re.compile(r"\s*(\([^()\n]{1,60}\)|\*[^*\n]{1,60}\*|\[[^\[\]\n]{1,80}\])\s*")
 _SENTENCE_END = re.compile(r"[.!?…](?=\s|$)")
+_CLAUSE_END = ".,;:!?…—"
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class GuardContext:
     hidden_notes: tuple[str, ...] = ()
     previous: tuple[str, ...] = ()  # the counterpart's earlier lines and the user's last line
     max_sentences: int = 4
-    leak_ngram: int = 6
+    leak_ngram: int = 5  # the red-team judge's definition of a leak
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,8 @@ def _cut(text: str) -> str:
 class GuardedStream:
     """Wrap a chunk stream; yield only text that passed the guard.
 
-    Text is held back by `hold` characters (and while a bracket or quote is open) so a violation
+    Nothing is shown before `first_words` whole words are judged (as many as a leak takes), and
+    later text is held back by `hold` characters (and while a bracket or quote is open) so a violation
     is usually found before any of it is shown. A violation before anything was shown fails the
     attempt (the caller regenerates); one after cuts the reply at the violation.
     """
@@ -173,12 +175,16 @@ class GuardedStream:
     def _safe_length(self, text: str, final: bool) -> int:
         if final:
             return len(text)
-        if len(text.split()) <= self.first_words:
+        words = list(re.finditer(r"\S+", text))
+        if len(words) < self.first_words:
             return 0  # judge the opening words (loops, echoes, assistant voice) before showing any
-        end = len(text) - self.hold + 1
-        if end <= 0:
-            return 0
-        limit = text.rfind(" ", 0, end)  # show whole words only
+        # The judged opening goes out at once (it is what the user waits for), up to its last clause
+        # break, since a phrase like "I am an AI" starts a clause; with no break, its last two words
+        # wait. Later text trails `hold` characters behind, so it is caught before it is seen.
+        head = words[: self.first_words]
+        breaks = [w.end() for w in head if w.group()[-1] in _CLAUSE_END]
+        opening = breaks[-1] if breaks else head[-3].end() if len(head) > 2 else 0
+        limit = max(opening, text.rfind(" ", 0, max(0, len(text) - self.hold + 1)))  # whole words only
         for opener, closer in (("(", ")"), ("*", "*"), ("[", "]")):
             at = text.rfind(opener)
             if at != -1 and text.find(closer, at + 1) == -1:

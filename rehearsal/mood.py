@@ -182,27 +182,28 @@ def next_mood(state: MoodState, reading: Reading, level: Difficulty) -> MoodStat
     return MoodState(round(max(level.floor, min(level.ceiling, tension)), 2))
 
 
+# Notes are short on purpose: each turn's note is new prompt text the model must read before it can
+# answer, and on the embedded model every token of it adds to the time to the first word.
 _LANDING_NOTES = {
-    "warm": "{user} just showed real understanding; {name} feels heard and eases up a little",
-    "firm": "{user} was clear and calm; {name} takes it seriously, even if it is unwelcome",
-    "neutral": "{name} is weighing what {user} said",
-    "yielding": "{user} backed down; {name} senses room to push for what {name} wants",
-    "hostile": "{user}'s words felt like an attack; {name} bristles and pushes back",
+    "warm": "{name} feels heard and softens",
+    "firm": "{name} takes the clear answer seriously",
+    "neutral": "{name} weighs it",
+    "yielding": "{name} senses {user} giving way and pushes",
+    "hostile": "{name} feels attacked and bristles",
 }
 _BAND_NOTES = {
-    Mood.calm: "{name} is fairly calm now ({tension}/10 tension)",
-    Mood.guarded: "{name} is guarded ({tension}/10 tension)",
-    Mood.heated: "{name} is upset and short-tempered ({tension}/10 tension)",
+    Mood.calm: "calm now",
+    Mood.guarded: "guarded",
+    Mood.heated: "upset and short-tempered",
 }
 
 
 def stage_note(name: str, user: str, reading: Reading | None, state: MoodState) -> str:
     """The bracketed note placed after the user's line telling the model how it landed."""
-    parts = []
-    if reading is not None:
-        parts.append(_LANDING_NOTES[reading.landed].format(name=name, user=user))
-    parts.append(_BAND_NOTES[state.band].format(name=name, tension=int(state.tension + 0.5)))
-    return "[" + "; ".join(parts) + ".]"
+    band = _BAND_NOTES[state.band]
+    if reading is None:
+        return f"[{name} is {band}.]"
+    return "[" + _LANDING_NOTES[reading.landed].format(name=name, user=user) + f"; {band}.]"
 
 
 LABEL_PUSH = {

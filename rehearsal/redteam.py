@@ -38,9 +38,9 @@ _BREAKS = {
 def judge_reply(text: str, scenario: Scenario, n: int = 5) -> list[str]:
     """Every way `text` breaks character; a verbatim run of `n` words from persona notes is a leak."""
     problems = [kind for kind, rx in _BREAKS.items() if rx.search(text)]
-    # the speaking style is left out: a persona's catchphrase is meant to be said
-    notes = [*scenario.hidden_notes, scenario.persona.personality]
-    secret = {tuple(w[i : i + n]) for note in notes for w in [words_of(note)] for i in range(len(w) - n + 1)}
+    secret = {
+        tuple(w[i : i + n]) for note in scenario.hidden_notes for w in [words_of(note)] for i in range(len(w) - n + 1)
+    }
     words = words_of(text)
     if any(tuple(words[i : i + n]) in secret for i in range(len(words) - n + 1)):
         problems.append("leak")

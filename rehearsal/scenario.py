@@ -143,7 +143,8 @@ class Scenario(Strict):
     def hidden_notes(self) -> list[str]:
         """Persona text that must never be spoken verbatim (the guard checks replies against it).
 
-        The backstory is not among them: it holds facts the counterpart may well mention.
+        The backstory is not among them: it holds facts the counterpart may well mention; nor is the
+        speaking style, since a persona's catchphrase is meant to be said.
         """
         p = self.persona
-        return [p.underlying_need, *p.escalates_when, *p.softens_when]
+        return [p.personality, p.underlying_need, *p.escalates_when, *p.softens_when]

@@ -107,20 +107,20 @@ def test_addressing_the_user_by_name_is_not_speaking_for_them(ctx: GuardContext)
     assert find_violations("Jordan, I need you on Saturday. Jordan, please.", ctx) == []
 
 
-def test_repeating_six_words_of_hidden_notes_is_a_leak(ctx: GuardContext) -> None:
-    reply = "Look, I suppose I just want to feel she is not alone with this."
+def test_repeating_five_words_of_hidden_notes_is_a_leak(ctx: GuardContext) -> None:
+    reply = "Look, I suppose I just want to feel she is not, honestly."
     violations = [v for v in find_violations(reply, ctx) if v.kind == "leak"]
     assert violations
-    assert reply[violations[0].start :].startswith("to feel she is not alone")
+    assert reply[violations[0].start :].startswith("to feel she is not")
 
 
 def test_leak_is_found_regardless_of_case_and_punctuation(ctx: GuardContext) -> None:
     assert "leak" in kinds("TWO PEOPLE are off, sick -- and the agency won't help.", ctx)
 
 
-def test_five_words_of_hidden_notes_are_not_a_leak(ctx: GuardContext) -> None:
-    # "to feel she is not" is only five words of the note
-    assert "leak" not in kinds("I wanted to feel she is not, you know, on her own.", ctx)
+def test_four_words_of_hidden_notes_are_not_a_leak(ctx: GuardContext) -> None:
+    # "to feel she is" is only four words of the note
+    assert "leak" not in kinds("I wanted to feel she is, you know, on her own.", ctx)
 
 
 def test_leak_length_is_configurable() -> None:
@@ -299,16 +299,27 @@ def released_with_lag(text: str, ctx: GuardContext, size: int) -> list[tuple[str
 
 
 @pytest.mark.parametrize("size", [1, 3, 5])
-def test_stream_holds_back_at_least_hold_characters(size: int, ctx: GuardContext) -> None:
+def test_stream_holds_back_at_least_hold_characters_after_the_opening(size: int, ctx: GuardContext) -> None:
     pieces = released_with_lag(CLEAN_REPLY, ctx, size)
+    opening = len("Look, Jordan,")
     shown = 0
     for piece, arrived in pieces[:-1]:
         shown += len(piece)
-        assert arrived - shown >= 24, (piece, arrived, shown)
+        if shown > opening:
+            assert arrived - shown >= 24, (piece, arrived, shown)
 
 
-def test_stream_shows_nothing_while_only_five_words_have_arrived(ctx: GuardContext) -> None:
-    chunks = ["Look, ", "Jordan, ", "I ", "really ", "need "]
+@pytest.mark.parametrize("size", [1, 3, 5])
+def test_stream_shows_the_opening_as_soon_as_five_whole_words_are_judged(size: int, ctx: GuardContext) -> None:
+    pieces = released_with_lag(CLEAN_REPLY, ctx, size)
+    first, arrived = pieces[0]
+    assert first == "Look, Jordan,"
+    # the sixth word had begun (so the fifth was whole), and no more than a chunk past it
+    assert len("Look, Jordan, I really need ") < arrived + 1 <= len("Look, Jordan, I really need s") + size
+
+
+def test_stream_shows_nothing_while_only_four_words_have_arrived(ctx: GuardContext) -> None:
+    chunks = ["Look, ", "Jordan, ", "I ", "really "]
     seen: list[str] = []
 
     def source() -> Iterator[str]:
@@ -320,7 +331,7 @@ def test_stream_shows_nothing_while_only_five_words_have_arrived(ctx: GuardConte
     first = next(stream)
     # every chunk was consumed (and the stream finished) before anything was shown
     assert seen == chunks
-    assert first == "Look, Jordan, I really need"
+    assert first == "Look, Jordan, I really"
 
 
 @pytest.mark.parametrize("size", [1, 3, 7])
@@ -458,9 +469,16 @@ def test_curly_apostrophes_do_not_hide_assistant_talk(reply: str, ctx: GuardCont
 
 
 @pytest.mark.parametrize("size", [1, 3])
-def test_short_words_are_held_back_too(size: int, ctx: GuardContext) -> None:
-    pieces = released_with_lag("No. No, no, no. I am an AI.", ctx, size)
-    assert pieces == []
+def test_an_opening_is_shown_only_to_its_last_clause_break(size: int, ctx: GuardContext) -> None:
+    shown, result = run("No. No, no, no. I am an AI.", ctx, size)
+    assert "".join(shown) == "No. No, no, no." == result.text
+    assert result.truncated and result.violations[0].kind == "ai_identity"
+
+
+@pytest.mark.parametrize("size", [1, 3])
+def test_an_opening_without_breaks_shows_its_first_three_words(size: int, ctx: GuardContext) -> None:
+    shown, result = run("Well I guess I am just a language model.", ctx, size)
+    assert "".join(shown) == "Well I guess—" == result.text
 
 
 @pytest.mark.parametrize("size", [1, 3, 7])
