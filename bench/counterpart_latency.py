@@ -142,7 +142,9 @@ def main() -> None:
     runs = [run_once(settings, model, client, args.prompt) for _ in range(args.repeats)]
     prompt_flag = f" --prompt {args.prompt}" if args.prompt else ""
     print(f"$ python bench/counterpart_latency.py --model {args.model} --repeats {args.repeats}{prompt_flag}")
-    print(f"model: {model.model_id}; server start incl. weight check: {load_time:.2f} s")
+    print(
+        f"model: {model.model_id}; prompt: {open_prompt(settings, args.prompt).id}; server start incl. weight check: {load_time:.2f} s"
+    )
     print(
         f"prime (first prompt processed while the user reads), median: {statistics.median(r[0]['prime'] for r in runs):.2f} s"
     )

@@ -18,6 +18,10 @@ class Coach:
         self.used: set[str] = set()
         self.last_feedback: TurnFeedback | None = None
 
+    def heard(self, counterpart_line: str) -> None:
+        """The counterpart just spoke: encode its line now, while the user is still thinking."""
+        self.tagger.remember(counterpart_line)
+
     def read(self, text: str, context: str = "") -> Reading:
         """Tag the line, compose its feedback, and say how it lands with the counterpart."""
         tagging = self.tagger.tag(text, context)

@@ -24,6 +24,16 @@ from rehearsal.exemplars import Example, all_exemplars, fingerprint, split
 from rehearsal.taxonomy import CUES, LABELS
 
 _WH = re.compile(r"^\W*(what|how|which|where|when|who|tell me|talk me|walk me|help me)\b", re.IGNORECASE)
+# spoken openers that come before the real start of a sentence ("Okay. So, what happened?")
+_FILLER = re.compile(
+    r"^(\W*\b(okay|ok|so|and|but|well|um+|uh+|er+|mm+|mm-hmm|hmm+|right|yeah|yes|alright|all right|now|oh|ah|look)\b)+\W*",
+    re.IGNORECASE,
+)
+_CLOSED = re.compile(
+    r"^(do|does|did|are|is|was|were|have|has|had|can|could|would|will|should|shall|may|might|am|won't|don't|didn't"
+    r"|isn't|aren't|haven't|can't|wouldn't)\b",
+    re.IGNORECASE,
+)
 _SENTENCE = re.compile(r"[^.!?…]+[.!?…]*")
 
 
@@ -41,8 +51,16 @@ def shape_features(text: str, context: str) -> list[float]:
     words = flat.split()
     cues = [1.0 if CUES[label].search(flat) else 0.0 for label in LABELS]
     lower = flat.lower().lstrip(" \"'")
+    parts = [_FILLER.sub("", part) for part in sentences(flat)]
+    asked = [part for part in parts if part.rstrip().endswith("?")]
     return [
         *cues,
+        # the sentence shapes that tell open from closed questions, wherever they sit in the line
+        1.0 if any(_WH.search(part) for part in parts) else 0.0,
+        1.0 if any(_WH.search(part) for part in asked) else 0.0,
+        1.0 if any(_CLOSED.search(part) for part in asked) else 0.0,
+        1.0 if asked and parts[-1] == asked[-1] else 0.0,
+        min(len(parts), 5) / 5,
         1.0 if flat.rstrip().endswith("?") else 0.0,
         1.0 if _WH.search(flat) else 0.0,
         1.0 if lower.startswith(("you ", "you'", "your ")) else 0.0,
@@ -56,7 +74,7 @@ def shape_features(text: str, context: str) -> list[float]:
 
 NGRAM_BUCKETS = 4096
 CUE_SCALE = 1.0  # weight of the cue and shape flags (3.0 measured no better on the training folds)
-FEATURE_VERSION = "2"  # bump when featurize changes: stored weights then count as stale
+FEATURE_VERSION = "3"  # bump when featurize changes: stored weights then count as stale
 _TOKEN = re.compile(r"[a-z0-9']+|[?!*…]")
 
 
@@ -71,16 +89,22 @@ def ngram_features(text: str) -> np.ndarray:
     return vec / norm if norm else vec
 
 
-def featurize(encoder: Encoder, texts: Sequence[str], contexts: Sequence[str]) -> np.ndarray:
+def featurize(
+    encoder: Encoder, texts: Sequence[str], contexts: Sequence[str], known: dict[str, np.ndarray] | None = None
+) -> np.ndarray:
     """The feature matrix for (text, context) pairs.
 
-    Embeddings are scaled up so the shared L2 penalty does not drown them next to the 0/1 cues.
+    Each distinct context is encoded once, and not at all when `known` already holds its vector
+    (new ones are added to it). Embeddings are scaled up so the shared L2 penalty does not drown
+    them next to the 0/1 cues.
     """
-    distinct = list(dict.fromkeys(contexts))  # a context shared by many lines is encoded once
-    vectors = encoder.encode([*texts, *distinct], with_max=True)
-    row = {context: i for i, context in enumerate(distinct)}
+    known = {} if known is None else known
+    fresh = [c for c in dict.fromkeys(contexts) if c not in known]
+    vectors = encoder.encode([*texts, *fresh], with_max=True)
+    for i, context in enumerate(fresh):
+        known[context] = vectors[len(texts) + i, :DIMENSIONS]
     text_both = vectors[: len(texts)]
-    ctx_vec = vectors[len(texts) :, :DIMENSIONS][[row[c] for c in contexts]]
+    ctx_vec = np.stack([known[c] for c in contexts])
     text_vec, text_max = text_both[:, :DIMENSIONS], text_both[:, DIMENSIONS:]
     similarity = (text_vec * ctx_vec).sum(axis=1, keepdims=True)
     shapes = np.array([shape_features(t, c) for t, c in zip(texts, contexts, strict=True)], dtype=np.float32)
@@ -91,22 +115,27 @@ def featurize(encoder: Encoder, texts: Sequence[str], contexts: Sequence[str]) -
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 30) -> np.ndarray:
-    """Weights (bias last) of an L2-regularised logistic regression.
+    """Weights (bias last) of L2-regularised logistic regressions, one per column of `y`.
 
     Solved by Newton's method in the dual (the weights are a combination of training rows), which
-    costs n^3 instead of d^3 per step: the features are many more than the training lines.
+    costs n^3 instead of d^3 per step: the features are many more than the training lines. The
+    kernel is shared by every column, so it is computed once.
     """
     xb = np.hstack([x, np.ones((len(x), 1), dtype=np.float64)])
     kernel = xb @ xb.T
-    alpha = np.zeros(len(x))
-    for _ in range(steps):
-        p = 1 / (1 + np.exp(-np.clip(kernel @ alpha, -30, 30)))
-        w = p * (1 - p)
-        step = np.linalg.solve(w[:, None] * kernel + l2 * np.eye(len(x)), p - y + l2 * alpha)
-        alpha -= step
-        if np.abs(step).max() < 1e-7:
-            break
-    return np.asarray(xb.T @ alpha)
+    targets = y.reshape(len(x), -1)
+    alphas = np.zeros(targets.shape)
+    for j in range(targets.shape[1]):
+        alpha = alphas[:, j]
+        for _ in range(steps):
+            p = 1 / (1 + np.exp(-np.clip(kernel @ alpha, -30, 30)))
+            w = p * (1 - p)
+            step = np.linalg.solve(w[:, None] * kernel + l2 * np.eye(len(x)), p - targets[:, j] + l2 * alpha)
+            alpha -= step
+            if np.abs(step).max() < 1e-7:
+                break
+    weights = np.asarray((xb.T @ alphas).T)
+    return weights[0] if y.ndim == 1 else weights
 
 
 def _f1(pred: np.ndarray, gold: np.ndarray) -> float:
@@ -146,11 +175,10 @@ def train(encoder: Encoder, examples: list[Example], folds: int = 5, l2: float =
     oof = np.zeros_like(y)
     for fold in range(folds):
         fit, held = fold_of != fold, fold_of == fold
-        for j in range(len(LABELS)):
-            w = fit_logistic(x[fit], y[fit, j], l2)
-            oof[held, j] = 1 / (1 + np.exp(-np.clip(x[held] @ w[:-1] + w[-1], -30, 30)))
+        w = fit_logistic(x[fit], y[fit], l2)
+        oof[held] = 1 / (1 + np.exp(-np.clip(x[held] @ w[:, :-1].T + w[:, -1], -30, 30)))
     thresholds = np.array([_best_threshold(oof[:, j], y[:, j] > 0) for j in range(len(LABELS))])
-    weights = np.vstack([fit_logistic(x, y[:, j], l2) for j in range(len(LABELS))])
+    weights = fit_logistic(x, y, l2)
     return TaggerModel(weights.astype(np.float32), thresholds.astype(np.float32))
 
 
@@ -175,10 +203,27 @@ def sentences(text: str) -> list[str]:
 
 
 class SkillTagger:
-    """Tags user lines with the eleven labels, with evidence spans."""
+    """Tags user lines with the eleven labels, with evidence spans.
+
+    Context vectors are kept for the last few contexts: `remember` encodes the counterpart's line
+    as soon as it is spoken, so tagging the answer only has to encode the answer.
+    """
+
+    CONTEXTS_KEPT = 64
 
     def __init__(self, encoder: Encoder, model: TaggerModel):
         self.encoder, self.model = encoder, model
+        self._contexts: dict[str, np.ndarray] = {}
+
+    def remember(self, context: str) -> None:
+        """Encode a context ahead of the line that will answer it."""
+        if context not in self._contexts:
+            self._contexts[context] = self.encoder.encode([context])[0, :DIMENSIONS]
+        self._keep([context])
+
+    def forget(self) -> None:
+        """Drop every remembered context."""
+        self._contexts.clear()
 
     def tag(self, text: str, context: str = "") -> Tagging:
         """Tag one line."""
@@ -188,23 +233,39 @@ class SkillTagger:
         """Tag many lines at once (faster: one encoder call)."""
         if not texts:
             return []
-        probs = self.model.scores(featurize(self.encoder, texts, contexts))
+        probs = self.model.scores(self._featurize(texts, contexts))
         return [self._tagging(t, c, p) for t, c, p in zip(texts, contexts, probs, strict=True)]
+
+    def _featurize(self, texts: Sequence[str], contexts: Sequence[str]) -> np.ndarray:
+        features = featurize(self.encoder, texts, contexts, self._contexts)
+        self._keep(contexts)
+        return features
+
+    def _keep(self, contexts: Sequence[str]) -> None:
+        for context in contexts:  # most recently used last, so the oldest go first
+            self._contexts[context] = self._contexts.pop(context)
+        while len(self._contexts) > self.CONTEXTS_KEPT:
+            del self._contexts[next(iter(self._contexts))]
 
     def _tagging(self, text: str, context: str, probs: np.ndarray) -> Tagging:
         chosen = [label for j, label in enumerate(LABELS) if probs[j] >= self.model.thresholds[j]]
-        evidence = {label: self._evidence(label, text, context) for label in chosen}
+        evidence = self._evidence(chosen, text, context)
         return Tagging(chosen, evidence, {label: round(float(probs[j]), 3) for j, label in enumerate(LABELS)})
 
-    def _evidence(self, label: str, text: str, context: str) -> str:
+    def _evidence(self, chosen: list[str], text: str, context: str) -> dict[str, str]:
+        """For each label, the sentence holding its cue, or else the sentence scored highest for it."""
         parts = sentences(text)
         flat = [p.replace("’", "'") for p in parts]
-        with_cue = [p for p, f in zip(parts, flat, strict=True) if CUES[label].search(f)]
-        if with_cue or len(parts) == 1:
-            return (with_cue or parts)[0]
-        j = LABELS.index(label)
-        scores = self.model.scores(featurize(self.encoder, parts, [context] * len(parts)))[:, j]
-        return parts[int(np.argmax(scores))]
+        found, scores = {}, None
+        for label in chosen:
+            with_cue = [p for p, f in zip(parts, flat, strict=True) if CUES[label].search(f)]
+            if with_cue or len(parts) == 1:
+                found[label] = (with_cue or parts)[0]
+                continue
+            if scores is None:  # every sentence scored once, for all labels
+                scores = self.model.scores(self._featurize(parts, [context] * len(parts)))
+            found[label] = parts[int(np.argmax(scores[:, LABELS.index(label)]))]
+        return found
 
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "tagger.npz"
@@ -218,8 +279,14 @@ def train_default(encoder: Encoder) -> TaggerModel:
     return model
 
 
+def feature_signature() -> str:
+    """The feature version plus a checksum of the cue patterns, so editing a cue makes weights stale."""
+    patterns = "\n".join(rx.pattern for rx in (*CUES.values(), _WH, _FILLER, _CLOSED))
+    return f"{FEATURE_VERSION}.{zlib.crc32(patterns.encode()):08x}"
+
+
 def _expected_fingerprint() -> str:
-    return f"{fingerprint(split(all_exemplars())[0])}-f{FEATURE_VERSION}"
+    return f"{fingerprint(split(all_exemplars())[0])}-f{feature_signature()}"
 
 
 def load_tagger(encoder: Encoder | None = None, path: Path = WEIGHTS_PATH) -> SkillTagger:

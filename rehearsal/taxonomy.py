@@ -56,6 +56,7 @@ CUES: Final[dict[str, re.Pattern[str]]] = {
         r"\bi(?:'m| am) curious\b",
         r"\bi wonder (what|how)\b",
         r"\bwhat (else|matters|would help|was that like)\b",
+        r"\bwho (else|could|would|might)\b[^?]*\?",
     ),
     "validation": _rx(
         r"\bthat makes (total |complete )?sense\b",
@@ -68,7 +69,7 @@ CUES: Final[dict[str, re.Pattern[str]]] = {
         r"\bit'?s (understandable|fair|natural|normal)\b",
         r"\byou(?:'re| are) right\b",
         r"\bthat'?s (fair|a fair point|hard|tough|really hard|a lot)\b",
-        r"\bi did\b",
+        r"\bi did\b(?! not)",
         r"\bmy (part|fault|bad)\b",
         r"\bi should have\b",
     ),
@@ -121,6 +122,12 @@ CUES: Final[dict[str, re.Pattern[str]]] = {
         r"\bshut up\b",
         r"\bsuch a\b",
         r"\*\w+\*",
+        # contempt and sarcasm (Gottman's worst horseman): mock praise, put-downs, names
+        r"\b(oh|ooh|wow|well),? (well done|bravo|congratulations|how (nice|lovely|thoughtful|brave|generous|mature))\b",
+        r"\b(must be nice|good for you|nice one|thanks a lot|surprise,? surprise|what a (shock|surprise|joke)|shocker)\b",
+        r"\b(first time for everything|heaven forbid|spare me|get over yourself|cry me a river|boo hoo|give me a break)\b",
+        r"\bwho (died and made you|do you think you are)\b",
+        r"\b(genius|einstein|sherlock|princess|drama queen|martyr|snowflake|loser|clown|moron|muppet|numpty|prat)\b",
     ),
     "defensiveness": _rx(
         r"^\W*(that'?s not true|that'?s not fair|not true|well,? you\b|it'?s not my fault|what do you expect|what do you want from me|i was (just|only)|it'?s not like i)",
@@ -129,6 +136,13 @@ CUES: Final[dict[str, re.Pattern[str]]] = {
         r"\bat least i\b",
         r"\bi had (no choice|to)\b",
         r"\byou(?:'re| are) one to talk\b",
+        # excuses, minimising and counter-complaints (Gottman's defensiveness)
+        r"^\W*(i was (busy|working|tired)|i'?ve been (busy|working)|i did my best|i'?m doing my best|i tried)\b",
+        r"\b(what|how) (was|am) i (supposed|meant) to\b|\bwas i (meant|supposed) to\b",
+        r"\bit was (only |just )?(one|once|a joke|banter|ages ago)\b|\bit'?s not (a big deal|that bad|like)\b",
+        r"\byou(?:'re| are) (way |being )?(too sensitive|overreacting)\b|\byou can talk\b|\bwhat about you\b",
+        r"\b(i'?m|always) the bad guy\b|\bwhy is it always me\b|\bdon'?t (start|blame me)\b|\bin my defen[cs]e\b",
+        r"^\W*(i did not|i never|no i didn'?t)\b",
     ),
     "stonewalling": _rx(
         r"^\W*(whatever|fine|forget it|i'?m done|leave me alone|talk to the hand|not now|drop it)\b[\W]*$",
@@ -137,6 +151,12 @@ CUES: Final[dict[str, re.Pattern[str]]] = {
         r"^\W*(\.\.\.|…)\W*$",
         r"\bend of (discussion|story)\b",
         r"\bi(?:'m| am) going out\b",
+        # withdrawal: one-word brush-offs, leaving, refusing to engage (Gottman's stonewalling)
+        r"^\W*(k|kk|mm+|hm+|yep|nope|bye|later|busy|no comment|not interested|can'?t be bothered|cba|meh|don'?t care|who cares)\W*$",
+        r"\b(can we not|let'?s not|drop it|leave it|stop asking|go away|not discussing|count me out)\b",
+        r"\b(gotta|got to|have to) (go|run|dash)\b|\bgoing (for a (walk|drive|run)|to bed)\b|\bi'?m off\b",
+        r"\b(do|say) whatever( you (want|like))?\b|\bwhatever you (say|want|think)\b|\bnothing'?s wrong\b",
+        r"\bnothing (more|else) to say\b|\bwe'?re done\b|\bi'?m not (getting into|having) this\b",
     ),
     "passive": _rx(
         r"\b(sorry,? ){2,}",

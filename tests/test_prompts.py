@@ -11,6 +11,8 @@ from rehearsal.prompts import PromptTemplate, load_prompt, parse_prompt
 from rehearsal.scenario import Scenario
 from rehearsal.scenarios import load_scenario
 from rehearsal.scene import SceneLine, build_messages, persona_values
+from rehearsal.session import open_prompt
+from rehearsal.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMPTS_DIR = ROOT / "prompts"
@@ -224,3 +226,19 @@ def test_non_utf8_prompt_file_is_a_prompt_error(tmp_path: Path) -> None:
     (tmp_path / "test.v1.md").write_bytes(GOOD.encode("utf-8") + "café".encode("latin-1"))
     with pytest.raises(PromptError):
         load_prompt(tmp_path, "test.v1")
+
+
+@pytest.mark.parametrize(
+    ("model", "framing"),
+    [
+        ("local", "continuation"),
+        ("local-small", "continuation"),
+        ("openai:gpt-4o-mini", "screenplay"),
+        ("fake", "screenplay"),
+    ],
+)
+def test_default_prompt_follows_the_model(model: str, framing: str, tmp_path: Path) -> None:
+    # the embedded server continues the script in the model's own turn; OpenAI's API cannot
+    settings = Settings.from_env(model=model, data_dir=tmp_path)
+    assert open_prompt(settings).framing == framing
+    assert open_prompt(settings, "counterpart.role.v1").framing == "role"

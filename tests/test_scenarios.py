@@ -22,7 +22,7 @@ def test_scenario_loads_and_renders_in_every_framing(path: Path) -> None:
     scenario = load_scenario(path)
     assert scenario.id == path.stem
     lines = [SceneLine("counterpart", scenario.opening_line), SceneLine("user", "Hello.", "[note]")]
-    for prompt_id in ("counterpart.screenplay.v1", "counterpart.role.v1"):
+    for prompt_id in ("counterpart.screenplay.v1", "counterpart.role.v1", "counterpart.continuation.v1"):
         messages = build_messages(load_prompt(ROOT / "prompts", prompt_id), scenario, lines)
         text = "\n".join(m.content for m in messages)
         assert scenario.persona.name in text
