@@ -22,6 +22,11 @@ class Coach:
         """The counterpart just spoke: encode its line now, while the user is still thinking."""
         self.tagger.remember(counterpart_line)
 
+    def restore(self, kept: list[TurnFeedback]) -> None:
+        """After a rewind: the feedback of the lines still standing is all that counts."""
+        self.used = {label for feedback in kept for label in feedback.labels}
+        self.last_feedback = kept[-1] if kept else None
+
     def read(self, text: str, context: str = "") -> Reading:
         """Tag the line, compose its feedback, and say how it lands with the counterpart."""
         tagging = self.tagger.tag(text, context)

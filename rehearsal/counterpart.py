@@ -70,6 +70,7 @@ class Counterpart:
     ):
         self.scenario, self.model, self.prompt = scenario, model, prompt
         self.level: Difficulty = getattr(scenario.difficulty, level)
+        self.level_name = level
         self.mood_signal = mood_signal or CueMoodSignal()
         self.seed, self.max_attempts = seed, max_attempts
         self.mood = MoodState(self.level.starting_tension)
@@ -81,6 +82,19 @@ class Counterpart:
         )
         self._fallbacks_used: list[str] = []
         self.last_reply: Reply | None = None
+        self._before: list[tuple[MoodState, Reply | None]] = []  # state before each answered line
+
+    def set_level(self, level: str) -> None:
+        """Switch difficulty mid-conversation; the tension is kept within the new level's limits."""
+        self.level, self.level_name = getattr(self.scenario.difficulty, level), level
+        self.mood = MoodState(max(self.level.floor, min(self.level.ceiling, self.mood.tension)))
+
+    def rewind(self) -> None:
+        """Take back the last user line and the reply to it, restoring the mood from before."""
+        if not self._before or len(self.lines) < 3:
+            raise ValueError("nothing to take back yet")
+        del self.lines[-2:]
+        self.mood, self.last_reply = self._before.pop()
 
     @property
     def opening_line(self) -> str:
@@ -130,7 +144,7 @@ class Counterpart:
         Raises ModelError if the model cannot be reached; the scene is then left as it was before
         this line, so the user can send it again.
         """
-        mood_before = self.mood
+        mood_before, reply_before = self.mood, self.last_reply
         reading, deflected = self._add_user_line(user_text)
         try:
             yield from self._reply(user_text, reading, deflected)
@@ -139,6 +153,7 @@ class Counterpart:
             self.lines.pop()
             self.mood = mood_before
             raise
+        self._before.append((mood_before, reply_before))
 
     def _reply(self, user_text: str, reading: Reading, deflected: bool) -> Iterator[str]:
         report = GuardReport(deflected=deflected)

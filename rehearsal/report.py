@@ -48,6 +48,8 @@ class SessionReport:
     mood: list[float]
     goals: list[dict[str, Any]]
     next_steps: list[NextStep] = field(default_factory=list)
+    retries: list[dict[str, Any]] = field(default_factory=list)  # a line taken back and what replaced it
+    turn_labels: list[list[str]] = field(default_factory=list)  # labels per user line, in order
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -68,6 +70,12 @@ class SessionReport:
         if self.pitfalls:
             out += ["", "## Pitfalls", ""]
             out += [f"- {TITLES[p['label']]}: “{_md(p['line'])}” — try: “{_md(p['rewrite'])}”" for p in self.pitfalls]
+        if self.retries:
+            out += ["", "## Second tries", ""]
+            for r in self.retries:
+                before = ", ".join(TITLES[label] for label in r["before_labels"]) or "no label"
+                after = ", ".join(TITLES[label] for label in r["after_labels"]) or "no label"
+                out.append(f"- Turn {r['turn']}: “{_md(r['before'])}” ({before}) → “{_md(r['after'] or '')}” ({after})")
         out += ["", "## Goals", ""]
         out += [f"- [{'x' if g['met'] else ' '}] {_md(g['objective'])}" for g in self.goals]
         out += ["", "## Next steps", ""]
@@ -83,9 +91,13 @@ def _md(text: str) -> str:
 
 
 def build_report(
-    scenario: Scenario, start_tension: float, turns: list[ReportTurn], retriever: Retriever
+    scenario: Scenario,
+    start_tension: float,
+    turns: list[ReportTurn],
+    retriever: Retriever,
+    rewound: list[ReportTurn] | None = None,
 ) -> SessionReport:
-    """Summarise a finished session."""
+    """Summarise a finished session; `rewound` are lines taken back, compared with what replaced them."""
     counts = Counter(label for t in turns for label in t.feedback.labels)
     label_counts = {label: counts.get(label, 0) for label in LABELS}
     pitfalls = [
@@ -113,7 +125,29 @@ def build_report(
         mood,
         goals,
         _next_steps(scenario, counts, retriever),
+        _retries(turns, rewound or []),
+        [list(t.feedback.labels) for t in turns],
     )
+
+
+def _retries(turns: list[ReportTurn], rewound: list[ReportTurn]) -> list[dict[str, Any]]:
+    """Each line taken back beside the line that now stands at the same turn (None if none does)."""
+    standing = {t.turn: t for t in turns}
+    out = []
+    for old in rewound:
+        new = standing.get(old.turn)
+        out.append(
+            {
+                "turn": old.turn,
+                "before": old.user,
+                "before_labels": list(old.feedback.labels),
+                "before_tension": old.tension,
+                "after": new.user if new else None,
+                "after_labels": list(new.feedback.labels) if new else [],
+                "after_tension": new.tension if new else None,
+            }
+        )
+    return out
 
 
 def _next_steps(scenario: Scenario, counts: Counter[str], retriever: Retriever, limit: int = 3) -> list[NextStep]:
@@ -128,3 +162,9 @@ def _next_steps(scenario: Scenario, counts: Counter[str], retriever: Retriever, 
         text = NEXT_SKILL.get(label) or f"Work on replacing {TITLES[label].lower()}: read and rehearse the card"
         steps.append(NextStep(text, label, hits[0].card_id, hits[0].title))
     return steps
+
+
+def report_from_dict(data: dict[str, Any]) -> SessionReport:
+    """Rebuild a report stored as JSON (the inverse of `as_dict`)."""
+    fields = {**data, "next_steps": [NextStep(**s) for s in data.get("next_steps", [])]}
+    return SessionReport(**fields)

@@ -129,3 +129,13 @@ def load_library(paths: Iterable[Path]) -> Library:
         library.scenarios[scenario.id] = scenario
         library.paths[scenario.id] = path
     return library
+
+
+SCENARIOS_README = Path(__file__).resolve().parent.parent / "scenarios" / "README.md"
+
+
+def scenario_template(readme: Path = SCENARIOS_README) -> str:
+    """The commented template from scenarios/README.md (its first YAML block)."""
+    text = readme.read_text(encoding="utf-8")
+    start = text.index("```yaml\n") + len("```yaml\n")
+    return text[start : text.index("```", start)]

@@ -33,7 +33,10 @@ class Session:
     next_idx: int = 0
     transcript: list[tuple[str, str]] = field(default_factory=list)  # (speaker, text) as said
     coach: Coach | None = None
+    mode: str = "client"
     turns: list[ReportTurn] = field(default_factory=list)
+    rewound: list[ReportTurn] = field(default_factory=list)  # lines taken back, kept for the report
+    _spoken: list[tuple[int, int]] = field(default_factory=list)  # store idx of each (user, reply) pair
 
     @classmethod
     def start(
@@ -45,14 +48,16 @@ class Session:
         level: str = "medium",
         seed: int | None = None,
         coach: Coach | None = None,
+        mode: str = "client",
     ) -> Session:
         """Create the record and write the counterpart's opening line.
 
+        `scenario` is the one the engine plays (see `modes.for_mode`); `mode` is recorded with it.
         With a coach, each user line is tagged: the labels move the mood and feedback is composed.
         """
         counterpart = Counterpart(scenario, model, prompt, level=level, seed=seed, mood_signal=coach)
-        session_id = store.create_session(scenario.id, level, model.model_id, prompt.id)
-        session = cls(session_id, counterpart, store, coach=coach)
+        session_id = store.create_session(scenario.id, level, model.model_id, prompt.id, mode=mode)
+        session = cls(session_id, counterpart, store, coach=coach, mode=mode)
         session._record("counterpart", scenario.opening_line, counterpart.mood.tension, {"opening": True})
         if coach is not None:
             coach.heard(scenario.opening_line)
@@ -88,10 +93,39 @@ class Session:
             meta["feedback"] = feedback.as_dict()
             self.turns.append(ReportTurn(len(self.turns) + 1, user_text, reply.text, reply.tension, feedback))
         idx = self._record("counterpart", reply.text, reply.tension, meta)
+        self._spoken.append((user_idx, idx))
         if reply.guard.regenerated or reply.guard.fallback or reply.guard.deflected or reply.guard.truncated:
             self.store.add_event(self.id, idx, "guard", reply.guard.as_dict())
         if self.coach is not None:
             self.coach.heard(reply.text)
+
+    @property
+    def can_rewind(self) -> bool:
+        """True once the user has said something that was answered."""
+        return bool(self._spoken)
+
+    def rewind(self) -> str:
+        """Take back the last user line and its reply, to try another wording; returns the line.
+
+        Both lines stay in the record, marked as taken back, and the report compares the two tries.
+        """
+        if not self._spoken:
+            raise ValueError("nothing to take back yet")
+        user_idx, reply_idx = self._spoken.pop()
+        self.counterpart.rewind()
+        taken = self.transcript[-2][1]
+        del self.transcript[-2:]
+        self.store.mark_rewound(self.id, [user_idx, reply_idx])
+        self.store.add_event(self.id, user_idx, "rewind", {"turns": [user_idx, reply_idx]})
+        if self.coach is not None and self.turns:
+            self.rewound.append(self.turns.pop())
+            self.coach.restore([t.feedback for t in self.turns])
+        return taken
+
+    def set_level(self, level: str) -> None:
+        """Change the difficulty from the next line on (recorded as an event)."""
+        self.counterpart.set_level(level)
+        self.store.add_event(self.id, self.next_idx, "level", {"level": level})
 
     @property
     def last_feedback(self) -> TurnFeedback | None:
@@ -103,16 +137,20 @@ class Session:
         if self.coach is None:
             return None
         start = self.counterpart.level.starting_tension
-        return build_report(self.counterpart.scenario, start, self.turns, self.coach.retriever)
+        return build_report(self.counterpart.scenario, start, self.turns, self.coach.retriever, self.rewound)
 
     @property
     def last_reply(self) -> Reply | None:
         """The most recent counterpart reply record."""
         return self.counterpart.last_reply
 
-    def end(self) -> None:
-        """Mark the session as finished."""
+    def end(self) -> SessionReport | None:
+        """Mark the session as finished and keep its report with it (for the review and progress pages)."""
+        report = self.report()
+        if report is not None:
+            self.store.add_event(self.id, None, "report", report.as_dict())
         self.store.end_session(self.id)
+        return report
 
 
 def default_prompt_id(model: str) -> str:

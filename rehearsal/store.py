@@ -117,6 +117,23 @@ class Store:
             (session_id, turn_idx, kind, json.dumps(detail), _now()),
         )
 
+    def mark_rewound(self, session_id: str, idxs: list[int]) -> None:
+        """Flag lines the user took back; they stay in the record as the first try."""
+        try:
+            with self.db:
+                for idx in idxs:
+                    row = self.db.execute(
+                        "SELECT meta FROM turns WHERE session_id = ? AND idx = ?", (session_id, idx)
+                    ).fetchone()
+                    if row is not None:
+                        meta = {**json.loads(row[0]), "rewound": True}
+                        self.db.execute(
+                            "UPDATE turns SET meta = ? WHERE session_id = ? AND idx = ?",
+                            (json.dumps(meta), session_id, idx),
+                        )
+        except sqlite3.Error as exc:
+            raise StoreError(f"could not write to the session store {self.path}: {exc}") from None
+
     def end_session(self, session_id: str) -> None:
         """Mark a session finished."""
         self._write("UPDATE sessions SET ended_at = ? WHERE id = ?", (_now(), session_id))
@@ -136,6 +153,19 @@ class Store:
         return [
             {"idx": i, "speaker": s, "text": t, "tension": m, "meta": json.loads(meta)} for i, s, t, m, meta in rows
         ]
+
+    def session(self, session_id: str) -> SessionInfo | None:
+        """One session's header, or None."""
+        row = self.db.execute(
+            "SELECT id, scenario_id, level, mode, model_id, prompt_id, started_at, ended_at FROM sessions WHERE id = ?",
+            (session_id,),
+        ).fetchone()
+        return SessionInfo(*row) if row else None
+
+    def reports(self) -> dict[str, dict[str, Any]]:
+        """The stored end-of-session report of every finished session, by session id."""
+        rows = self.db.execute("SELECT session_id, detail FROM events WHERE kind = 'report' ORDER BY rowid")
+        return {sid: json.loads(detail) for sid, detail in rows}
 
     def events(self, session_id: str) -> list[dict[str, Any]]:
         """A session's events in order."""

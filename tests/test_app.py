@@ -1,4 +1,4 @@
-"""The Streamlit app with the fake model (AppTest, no browser)."""
+"""Every page of the Streamlit app with the fake model (AppTest, no browser)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from rehearsal.export import session_data
+from rehearsal.settings import Settings
+from rehearsal.store import Store
 from tests.conftest import ROOT
+
+APP = str(ROOT / "app.py")
 
 
 @pytest.fixture(scope="module")
@@ -17,33 +22,200 @@ def shared_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def app(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+def data_dir(shared_data: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A fresh data folder per test that reuses the module's card index."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "index").symlink_to(shared_data / "index", target_is_directory=True)
+    (shared_data / "index").mkdir(exist_ok=True)
+    monkeypatch.setenv("REHEARSAL_DATA_DIR", str(data))
+    return data
+
+
+@pytest.fixture
+def app(data_dir: Path) -> AppTest:
     import streamlit as st
 
-    monkeypatch.setenv("REHEARSAL_DATA_DIR", str(shared_data))
     st.cache_resource.clear()
-    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    return AppTest.from_file(APP, default_timeout=120)
 
 
-def test_first_page_shows_a_scenario_card(app: AppTest) -> None:
+def button(app: AppTest, label: str) -> object:
+    """The first button whose label starts with `label`."""
+    found = [b for b in app.button if b.label.startswith(label)]
+    assert found, f"no button '{label}' among {[b.label for b in app.button]}"
+    return found[0]
+
+
+def texts(app: AppTest) -> list[str]:
+    return [t.value for t in app.text]
+
+
+def start(app: AppTest, scenario: str = "boss-extra-shifts", mode: str | None = None) -> None:
+    app.run()
+    app.switch_page("ui/choose.py").run()
+    app.button(key=f"pick-{scenario}").click().run()
+    app.switch_page("ui/rehearse.py").run()  # AppTest stays on a page it was switched to: follow the app
+    if mode:
+        app.radio[0].set_value(mode).run()
+    button(app, "Start the conversation").click().run()  # type: ignore[attr-defined]
+    assert not app.exception
+
+
+def test_choose_lists_every_scenario_as_a_card(app: AppTest) -> None:
     app.run()
     assert not app.exception
-    assert app.selectbox[0].options, "the scenario library is listed"
+    picks = [b for b in app.button if b.label == "Rehearse this"]
+    assert len(picks) >= 14
     assert any("Your goal" in m.value for m in app.markdown)
+    assert any(c.value.endswith("scenarios") and " of " in c.value for c in app.caption)
 
 
-def test_a_conversation_streams_replies_and_moves_the_meter(app: AppTest) -> None:
+def test_choose_filters_by_problem_area_and_boundary(app: AppTest) -> None:
     app.run()
-    app.selectbox[0].set_value("boss-extra-shifts").run()
-    app.button[0].click().run()
+    app.multiselect[0].set_value(["grief"]).run()
+    grief = len([b for b in app.button if b.label == "Rehearse this"])
+    assert 1 <= grief < 14
+    app.toggle[0].set_value(True).run()
+    assert len([b for b in app.button if b.label == "Rehearse this"]) < grief or grief == 0
+
+
+def test_choose_lists_a_broken_file_with_its_reason(app: AppTest, data_dir: Path) -> None:
+    (data_dir / "scenarios").mkdir()
+    (data_dir / "scenarios" / "broken-one.yaml").write_text("id: broken-one\ntitle: [unclosed\n")
+    app.run()
     assert not app.exception
+    assert any("could not be loaded" in e.label for e in app.expander)
+    assert any("broken-one.yaml" in t and "YAML syntax error" in t for t in texts(app)), texts(app)
+
+
+def test_rehearse_streams_replies_moves_the_meter_and_gives_cited_feedback(app: AppTest) -> None:
+    start(app)
     assert "tension" in app.get("progress")[0].proto.text
     app.chat_input[0].set_value("It sounds like you're stuck, and that makes sense.").run()
     assert not app.exception
-    texts = [t.value for t in app.text]
-    assert "It sounds like you're stuck, and that makes sense." in texts
-    assert any("I hear you" in t for t in texts), texts
+    assert "It sounds like you're stuck, and that makes sense." in texts(app)
+    assert any("I hear you" in t for t in texts(app)), texts(app)
     assert app.get("progress")[0].proto.value < 50, "listening lowered the tension from 5/10"
     feedback = " ".join(m.value for m in app.markdown)
     assert "Reflection" in feedback or "Validation" in feedback, feedback
-    assert any(c.value.startswith("Card: ") for c in app.caption)
+    assert any("-background[" in m.value for m in app.markdown), "the evidence is highlighted in the line"
+    assert any(e.label.startswith("Card: ") for e in app.expander)
+
+
+def test_rewind_takes_back_a_line_and_keeps_both_tries(app: AppTest, data_dir: Path) -> None:
+    start(app)
+    app.chat_input[0].set_value("You always dump this on me.").run()
+    button(app, "↩ Take back").click().run()  # type: ignore[attr-defined]
+    assert not app.exception
+    assert "You always dump this on me." not in texts(app)
+    assert any("Taken back" in i.value for i in app.info)
+    app.chat_input[0].set_value("I can't do Saturday, but I could ask around for you.").run()
+    button(app, "Finish").click().run()  # type: ignore[attr-defined]
+    assert not app.exception
+    store = Store(Settings.from_env().store_path)
+    data = session_data(store, store.sessions()[0].id)
+    taken = [t["text"] for t in data["turns"] if t["taken_back"]]
+    assert "You always dump this on me." in taken
+    assert data["report"]["retries"][0]["before"] == "You always dump this on me."
+    assert data["report"]["retries"][0]["after"] == "I can't do Saturday, but I could ask around for you."
+
+
+def test_hint_suggests_a_move_with_its_card(app: AppTest) -> None:
+    start(app)
+    button(app, "💡").click().run()  # type: ignore[attr-defined]
+    assert not app.exception
+    assert any(t.startswith("For example: ") for t in texts(app))
+    assert any(c.value.startswith("From the card: ") for c in app.caption)
+
+
+def test_difficulty_switch_mid_conversation_is_recorded(app: AppTest) -> None:
+    start(app)
+    app.selectbox[0].set_value("hard").run()
+    assert not app.exception
+    store = Store(Settings.from_env().store_path)
+    events = store.events(store.sessions()[0].id)
+    assert {"level": "hard"} in [e["detail"] for e in events if e["kind"] == "level"]
+
+
+@pytest.mark.parametrize(("mode", "speaker"), [("trainee", "Therapist practice"), ("swap", "Swap roles")])
+def test_trainee_and_swap_modes_play_another_cast(app: AppTest, mode: str, speaker: str) -> None:
+    start(app, mode=mode)
+    assert any(speaker in s.value for s in app.subheader)
+    app.chat_input[0].set_value("What happened the last time you talked about it?").run()
+    assert not app.exception
+    store = Store(Settings.from_env().store_path)
+    assert store.sessions()[0].mode == mode
+
+
+def test_review_shows_the_report_with_charts_exports_and_delete(app: AppTest) -> None:
+    start(app)
+    app.chat_input[0].set_value("You never listen, you're useless.").run()
+    button(app, "Finish").click().run()  # type: ignore[attr-defined]
+    assert not app.exception
+    app.switch_page("ui/review.py").run()
+    assert not app.exception
+    assert any("Pitfalls" in m.value for m in app.markdown)
+    assert len(app.get("arrow_vega_lite_chart")) >= 2 or len(app.get("vega_lite_chart")) >= 2
+    labels = [d.proto.label for d in app.get("download_button")]
+    assert labels == ["Export as Markdown", "Export as JSON"]
+    button(app, "Delete this session").click().run()  # type: ignore[attr-defined]
+    button(app, "Yes, delete it").click().run()  # type: ignore[attr-defined]
+    assert not app.exception
+    assert Store(Settings.from_env().store_path).sessions() == []
+
+
+def test_review_and_progress_with_no_sessions_say_what_to_do(app: AppTest) -> None:
+    app.run()
+    app.switch_page("ui/review.py").run()
+    assert any("No sessions yet" in i.value for i in app.info)
+    app.switch_page("ui/progress.py").run()
+    assert any("Finish a rehearsal" in i.value for i in app.info)
+
+
+def test_progress_tracks_finished_sessions_and_ratings(app: AppTest) -> None:
+    for line in ("You never help, ever.", "I hear you, that sounds exhausting."):
+        start(app)
+        app.chat_input[0].set_value(line).run()
+        button(app, "Finish").click().run()  # type: ignore[attr-defined]
+    app.switch_page("ui/progress.py").run()
+    assert not app.exception
+    assert any("**2** finished sessions" in m.value for m in app.markdown)
+
+
+def test_author_validates_live_previews_and_saves(app: AppTest, data_dir: Path) -> None:
+    app.run()
+    app.switch_page("ui/author.py").run()
+    assert any(s.value.startswith("Valid") for s in app.success), "the template itself is valid"
+    app.text_area[0].set_value("id: Bad Id\ntitle: x\n").run()
+    assert app.error, "an invalid scenario shows errors"
+    assert any("id:" in t for t in texts(app)), texts(app)
+    template = (ROOT / "scenarios" / "boss-extra-shifts.yaml").read_text()
+    mine = template.replace("id: boss-extra-shifts", "id: my-own-shift").replace(
+        "title: Saying no to a third extra shift this month", "title: My own shift talk"
+    )
+    app.text_area[0].set_value(mine).run()
+    button(app, "Save scenario").click().run()  # type: ignore[attr-defined]
+    assert (data_dir / "scenarios" / "my-own-shift.yaml").read_text() == mine
+    app.switch_page("ui/choose.py").run()
+    assert app.button(key="pick-my-own-shift")
+
+
+def test_settings_tests_the_connection_and_deletes_all_data(app: AppTest, data_dir: Path) -> None:
+    start(app)
+    app.chat_input[0].set_value("Hello.").run()
+    app.switch_page("ui/settings.py").run()
+    assert not app.exception
+    assert any("Active: **fake**" in m.value for m in app.markdown)
+    app.radio[0].set_value("compatible").run()
+    app.text_input[1].set_value("http://127.0.0.1:9/v1").run()
+    button(app, "Test the connection").click().run()  # type: ignore[attr-defined]
+    assert app.error and "127.0.0.1:9" in app.error[0].value
+    button(app, "Delete all my data").click().run()  # type: ignore[attr-defined]
+    button(app, "Yes, delete everything").click().run()  # type: ignore[attr-defined]
+    assert Store(Settings.from_env().store_path).sessions() == []
+
+
+def test_usage_statistics_are_off() -> None:
+    config = (ROOT / ".streamlit" / "config.toml").read_text()
+    assert "gatherUsageStats = false" in config

@@ -1,0 +1,51 @@
+"""Progress: skill trends across finished sessions, scenarios done, and self-ratings over time."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from rehearsal.progress import progress_rows
+from ui import state
+
+
+def page() -> None:
+    """Render progress across sessions."""
+    settings = state.settings()
+    store = state.store(settings)
+    library = state.library(settings)
+    st.title("Progress")
+    rows = progress_rows(store)
+    if not rows:
+        st.info("Finish a rehearsal to start tracking your progress.")
+        return
+    st.markdown("**Per line, across your finished sessions** (share of your lines showing each kind of move)")
+    st.line_chart(
+        {
+            "listening": [r.listening_rate for r in rows],
+            "asserting": [r.asserting_rate for r in rows],
+            "pitfalls": [r.pitfall_rate for r in rows],
+        },
+        x_label="session",
+        height=260,
+        color=["#2e7d32", "#1565c0", "#c62828"],
+    )
+    calmer = sum(r.calmer for r in rows)
+    st.markdown(f"**{len(rows)}** finished sessions; the counterpart ended calmer than it started in **{calmer}**.")
+    rated = [r for r in rows if r.distress_change is not None]
+    if rated:
+        st.markdown("**Self-ratings** (after minus before)")
+        st.line_chart(
+            {"distress": [r.distress_change for r in rated], "confidence": [r.confidence_change for r in rated]},
+            x_label="rated session",
+            height=200,
+        )
+    st.markdown("#### Scenarios done")
+    done: dict[str, int] = {}
+    for r in rows:
+        done[r.scenario_id] = done.get(r.scenario_id, 0) + 1
+    for sid, count in sorted(done.items(), key=lambda kv: -kv[1]):
+        title = library.scenarios[sid].title if sid in library.scenarios else sid
+        st.markdown(f"- {title} — {count}×")
+
+
+page()

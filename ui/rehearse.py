@@ -1,0 +1,208 @@
+"""Rehearse: the conversation, the tension meter, live feedback, rewind, difficulty and hints."""
+
+from __future__ import annotations
+
+import re
+
+import streamlit as st
+
+from rehearsal.coach import Coach
+from rehearsal.errors import RehearsalError
+from rehearsal.feedback import TurnFeedback
+from rehearsal.hints import suggest
+from rehearsal.modes import MODE_HELP, MODE_TITLES, Mode, for_mode
+from rehearsal.scenario import Scenario
+from rehearsal.session import Session, open_prompt
+from rehearsal.settings import Settings
+from rehearsal.taxonomy import PITFALLS, TITLES
+from ui import state
+from ui.choose import LEVELS, describe_area
+
+REVIEW_PAGE = "ui/review.py"
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|:~$])")
+
+
+def escape(text: str) -> str:
+    """User or model text made inert for st.markdown (no links, HTML, directives or emphasis)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def highlighted(line: str, span: str, color: str) -> str:
+    """The line as Markdown with the evidence span marked (both escaped first)."""
+    at = line.find(span) if span else -1
+    if at < 0:
+        return escape(line)
+    before, after = escape(line[:at]), escape(line[at + len(span) :])
+    return f"{before}:{color}-background[{escape(span)}]{after}"
+
+
+def intro(scenario: Scenario, settings: Settings) -> None:
+    """Before the conversation: the situation, mode, difficulty, optional rating, start."""
+    st.title(scenario.title)
+    st.caption(describe_area(scenario))
+    st.markdown(f"**The situation.** {scenario.situation}")
+    st.markdown(f"**Your role.** {scenario.user_role}")
+    st.markdown(f"**Your goal.** {scenario.user_goal}")
+    st.markdown(f"**You will talk to** {scenario.persona.name}, {scenario.persona.relationship}.")
+    with st.expander("What to practise"):
+        for objective in scenario.learning_objectives:
+            st.markdown(f"- {objective}")
+    mode = st.radio("Mode", list(Mode), format_func=lambda m: MODE_TITLES[Mode(m)], horizontal=True) or Mode.client
+    st.caption(MODE_HELP[Mode(mode)])
+    level = st.radio(
+        "Difficulty", LEVELS, index=LEVELS.index(state.get("level", "medium")), horizontal=True, format_func=str.title
+    )
+    st.caption(getattr(scenario.difficulty, level).description)
+    with st.expander("Before you start: how do you feel about this conversation? (optional)"):
+        rate = st.checkbox("Record how I feel now", key="rate_before")
+        distress = st.slider("Distress (0 calm – 10 overwhelmed)", 0, 10, 5, key="distress_before")
+        confidence = st.slider("Confidence (0 none – 10 complete)", 0, 10, 5, key="confidence_before")
+    if st.button("Start the conversation", type="primary"):
+        start(scenario, settings, Mode(mode), level, (distress, confidence) if rate else None)
+        st.rerun()
+
+
+def start(scenario: Scenario, settings: Settings, mode: Mode, level: str, rating: tuple[int, int] | None) -> None:
+    """Create the session, waiting for the model only if it is still starting."""
+    loader = state.model_loader(settings)
+    with st.spinner("Waiting for the model to finish starting…" if not loader.ready else "Starting…"):
+        try:
+            model = loader.wait()
+            played = for_mode(scenario, mode)
+            coach = Coach(played, *state.coach_parts(settings))
+            session = Session.start(
+                played, model, state.store(settings), open_prompt(settings), level, coach=coach, mode=mode.value
+            )
+        except RehearsalError as exc:
+            st.session_state["start_error"] = f"Could not start: {exc}"
+            return
+    if rating is not None:
+        session.store.add_event(
+            session.id, None, "rating", {"when": "before", "distress": rating[0], "confidence": rating[1]}
+        )
+    st.session_state["session"] = session
+    st.session_state.pop("start_error", None)
+
+
+def meter(session: Session) -> None:
+    """The counterpart's tension, 0–10."""
+    mood = session.counterpart.mood
+    name = session.counterpart.scenario.persona.name
+    st.progress(min(1.0, mood.tension / 10), text=f"{name}'s tension: {mood.tension:.1f} / 10 ({mood.band.value})")
+
+
+def conversation(session: Session) -> None:
+    """The transcript and the chat input, with replies streamed."""
+    for speaker, said in session.transcript:
+        with st.chat_message("assistant" if speaker == "counterpart" else "user"):
+            st.text(said)
+    name = session.counterpart.scenario.persona.name
+    if text := st.chat_input(f"What do you say to {name}?"):
+        with st.chat_message("user"):
+            st.text(text)
+        with st.chat_message("assistant"):
+            try:
+                st.write_stream(session.say(text))
+            except RehearsalError as exc:
+                st.session_state["turn_error"] = f"{exc}. Your line is saved; send it again to retry."
+        st.rerun()
+
+
+def feedback_panel(session: Session) -> None:
+    """Labels with the evidence marked in the user's line, tips with their cards, a rewrite."""
+    st.markdown("#### Feedback on your last line")
+    feedback: TurnFeedback | None = session.last_feedback
+    if feedback is None:
+        st.caption("Say something: feedback on your line appears here.")
+        return
+    line = next((said for speaker, said in reversed(session.transcript) if speaker == "user"), "")
+    if not feedback.labels:
+        st.caption("No skill or pitfall stood out in that line.")
+    for item in feedback.items:
+        pitfall = item.label in PITFALLS
+        mark = "⚠️" if pitfall else ("✅" if item.kind == "well" else "➡️")
+        st.markdown(f"{mark} **{TITLES[item.label]}**")
+        if item.evidence:
+            st.markdown(highlighted(line, item.evidence, "orange" if pitfall else "green"))
+        st.text(item.text)
+        if item.card_id:
+            with st.expander(f"Card: {item.card_title}"):
+                st.caption(f"Card id: {item.card_id}")
+                card = state.card_text(item.card_id)
+                if card:
+                    st.markdown(card)
+    if feedback.rewrite:
+        st.markdown("**You could try:**")
+        st.text(feedback.rewrite)
+
+
+def controls(session: Session, settings: Settings) -> None:
+    """Rewind, hint, difficulty, end."""
+    cols = st.columns(4)
+    if cols[0].button("↩ Take back my last line", disabled=not session.can_rewind, use_container_width=True):
+        taken = session.rewind()
+        st.session_state["rewound"] = taken
+        st.rerun()
+    if cols[1].button("💡 What could I say?", use_container_width=True):
+        _tagger, retriever = state.coach_parts(settings)
+        used = {label for t in session.turns for label in t.feedback.labels}
+        last = session.last_feedback.labels if session.last_feedback else []
+        st.session_state["hint"] = suggest(session.counterpart.scenario, used, last, retriever)
+        st.rerun()
+    current = LEVELS.index(session.counterpart.level_name)
+    level = cols[2].selectbox("Difficulty", LEVELS, index=current, format_func=str.title, label_visibility="collapsed")
+    if LEVELS[current] != level:
+        session.set_level(level)
+        st.rerun()
+    if cols[3].button("Finish and see the report", type="primary", use_container_width=True):
+        st.session_state["finished"] = session.id
+        st.session_state["report"] = session.end()
+        st.session_state.pop("session", None)
+        st.switch_page(REVIEW_PAGE)
+
+
+def notices(session: Session) -> None:
+    """One-off messages from the last action."""
+    if taken := st.session_state.pop("rewound", None):
+        st.info(f"Taken back: “{taken}”. Both tries stay in the record; say it another way.")
+    if error := st.session_state.pop("turn_error", None):
+        st.error(error)
+    if hint := st.session_state.pop("hint", None):
+        with st.container(border=True):
+            st.markdown(f"💡 **{hint.title}.** {hint.why}")
+            st.text(f"For example: {hint.stem}")
+            if hint.card_id:
+                st.caption(f"From the card: {hint.card_title} ({hint.card_id})")
+
+
+def page() -> None:
+    """Render the rehearsal room."""
+    settings = state.settings()
+    library = state.library(settings)
+    session: Session | None = state.get("session")
+    if session is None:
+        chosen = state.get("chosen")
+        if chosen not in library.scenarios:
+            st.title("Rehearse")
+            st.info("Pick a scenario on the Choose page first.")
+            if st.button("Go to the library"):
+                st.switch_page("ui/choose.py")
+            return
+        if error := st.session_state.pop("start_error", None):
+            st.error(error)
+        intro(library.scenarios[chosen], settings)
+        return
+    scenario = session.counterpart.scenario
+    st.subheader(scenario.title)
+    st.caption(f"{MODE_TITLES[Mode(session.mode)]} · your goal: {scenario.user_goal}")
+    meter(session)
+    notices(session)
+    chat, side = st.columns([3, 2])
+    with side:
+        feedback_panel(session)
+    with chat:
+        controls(session, settings)
+        conversation(session)
+
+
+page()
