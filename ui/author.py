@@ -7,7 +7,7 @@ import streamlit as st
 from rehearsal.errors import ScenarioError
 from rehearsal.scenarios import parse_scenario, scenario_template
 from ui import state
-from ui.choose import scenario_card
+from ui.widgets import scenario_card
 
 
 def page() -> None:

@@ -9,24 +9,7 @@ import streamlit as st
 from rehearsal.scenario import ProblemArea, Scenario, Skill
 from rehearsal.taxonomy import TITLES
 from ui import state
-
-AREA_TITLES = {
-    ProblemArea.role_dispute: "Role dispute",
-    ProblemArea.role_transition: "Role transition",
-    ProblemArea.grief: "Grief",
-    ProblemArea.interpersonal_deficits: "Interpersonal deficits",
-}
-LEVELS = ("easy", "medium", "hard")
-
-
-def describe_area(scenario: Scenario) -> str:
-    """'Role dispute · impasse · boundary-setting'."""
-    parts = [AREA_TITLES[scenario.problem_area]]
-    if scenario.dispute_stage:
-        parts.append(scenario.dispute_stage.value)
-    if scenario.boundary_setting:
-        parts.append("boundary-setting")
-    return " · ".join(parts)
+from ui.widgets import AREA_TITLES, LEVELS, scenario_card
 
 
 def matches(
@@ -39,27 +22,6 @@ def matches(
         and (not settings_ or scenario.setting in settings_)
         and (not boundary or scenario.boundary_setting)
     )
-
-
-def scenario_card(scenario: Scenario, level: str, key: str, pick: bool = True) -> None:
-    """One scenario in the library (with a button to rehearse it when `pick`)."""
-    with st.container(border=True):
-        st.markdown(f"**{scenario.title}**")
-        st.caption(f"{describe_area(scenario)} · {scenario.setting}")
-        st.text(scenario.situation)
-        st.markdown(f"**Your goal.** {scenario.user_goal}")
-        persona = scenario.persona
-        st.markdown(f"**You will talk to** {persona.name}, {persona.relationship}.")
-        st.caption("Skills in focus: " + ", ".join(TITLES[s.value] for s in scenario.skills_in_focus))
-        st.caption(f"{level.title()}: {getattr(scenario.difficulty, level).description}")
-        if pick and st.button("Rehearse this", key=key, type="primary"):
-            st.session_state["chosen"] = scenario.id
-            st.session_state["level"] = level
-            st.session_state.pop("session", None)
-            st.switch_page(REHEARSE_PAGE)
-
-
-REHEARSE_PAGE = "ui/rehearse.py"
 
 
 def page() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import streamlit as st
 
 from rehearsal.coach import Coach
@@ -16,24 +14,9 @@ from rehearsal.session import Session, open_prompt
 from rehearsal.settings import Settings
 from rehearsal.taxonomy import PITFALLS, TITLES
 from ui import state
-from ui.choose import LEVELS, describe_area
+from ui.widgets import LEVELS, describe_area, highlighted
 
 REVIEW_PAGE = "ui/review.py"
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|:~$])")
-
-
-def escape(text: str) -> str:
-    """User or model text made inert for st.markdown (no links, HTML, directives or emphasis)."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
-
-
-def highlighted(line: str, span: str, color: str) -> str:
-    """The line as Markdown with the evidence span marked (both escaped first)."""
-    at = line.find(span) if span else -1
-    if at < 0:
-        return escape(line)
-    before, after = escape(line[:at]), escape(line[at + len(span) :])
-    return f"{before}:{color}-background[{escape(span)}]{after}"
 
 
 def intro(scenario: Scenario, settings: Settings) -> None:
@@ -120,7 +103,11 @@ def feedback_panel(session: Session) -> None:
         st.caption("No skill or pitfall stood out in that line.")
     for item in feedback.items:
         pitfall = item.label in PITFALLS
-        mark = "⚠️" if pitfall else ("✅" if item.kind == "well" else "➡️")
+        mark = (
+            ":material/warning:"
+            if pitfall
+            else (":material/check_circle:" if item.kind == "well" else ":material/arrow_forward:")
+        )
         st.markdown(f"{mark} **{TITLES[item.label]}**")
         if item.evidence:
             st.markdown(highlighted(line, item.evidence, "orange" if pitfall else "green"))
@@ -139,11 +126,13 @@ def feedback_panel(session: Session) -> None:
 def controls(session: Session, settings: Settings) -> None:
     """Rewind, hint, difficulty, end."""
     cols = st.columns(4)
-    if cols[0].button("↩ Take back my last line", disabled=not session.can_rewind, use_container_width=True):
+    if cols[0].button(
+        "Take back my last line", icon=":material/undo:", disabled=not session.can_rewind, use_container_width=True
+    ):
         taken = session.rewind()
         st.session_state["rewound"] = taken
         st.rerun()
-    if cols[1].button("💡 What could I say?", use_container_width=True):
+    if cols[1].button("What could I say?", icon=":material/lightbulb:", use_container_width=True):
         _tagger, retriever = state.coach_parts(settings)
         used = {label for t in session.turns for label in t.feedback.labels}
         last = session.last_feedback.labels if session.last_feedback else []
@@ -169,7 +158,7 @@ def notices(session: Session) -> None:
         st.error(error)
     if hint := st.session_state.pop("hint", None):
         with st.container(border=True):
-            st.markdown(f"💡 **{hint.title}.** {hint.why}")
+            st.markdown(f":material/lightbulb: **{hint.title}.** {hint.why}")
             st.text(f"For example: {hint.stem}")
             if hint.card_id:
                 st.caption(f"From the card: {hint.card_title} ({hint.card_id})")

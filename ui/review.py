@@ -11,7 +11,7 @@ from rehearsal.report import report_from_dict
 from rehearsal.store import SessionInfo, Store
 from rehearsal.taxonomy import ASSERTING, LABELS, LISTENING, PITFALLS, TITLES
 from ui import state
-from ui.rehearse import escape
+from ui.widgets import escape
 
 
 def _label(info: SessionInfo, titles: dict[str, str]) -> str:
@@ -31,11 +31,12 @@ def charts(report: dict[str, Any]) -> None:
         st.markdown("**Listening, asserting and pitfalls per turn**")
         if turns:
             rows = {
+                "turn": list(range(1, len(turns) + 1)),
                 "listening": [sum(label in LISTENING for label in t) for t in turns],
                 "asserting": [sum(label in ASSERTING for label in t) for t in turns],
                 "pitfalls": [sum(label in PITFALLS for label in t) for t in turns],
             }
-            st.bar_chart(rows, x_label="turn", height=220, color=["#2e7d32", "#1565c0", "#c62828"])
+            st.bar_chart(rows, x="turn", x_label="turn", height=220, color=["#2e7d32", "#1565c0", "#c62828"])
         else:
             st.caption("No lines were tagged.")
     counts = {TITLES[label]: report["label_counts"].get(label, 0) for label in LABELS}
@@ -49,12 +50,13 @@ def report_view(report_data: dict[str, Any]) -> None:
     charts(report_data)
     st.markdown("#### Goals")
     for goal in report.goals:
-        st.markdown(f"{'✅' if goal['met'] else '⬜'} {escape(goal['objective'])}")
+        icon = ":material/check_box:" if goal["met"] else ":material/check_box_outline_blank:"
+        st.markdown(f"{icon} {escape(goal['objective'])}")
     if report.pitfalls:
         st.markdown("#### Pitfalls, with another way to say it")
         for pitfall in report.pitfalls:
             with st.container(border=True):
-                st.markdown(f"⚠️ **{TITLES[pitfall['label']]}**")
+                st.markdown(f":material/warning: **{TITLES[pitfall['label']]}**")
                 st.text(f"You said: {pitfall['line']}")
                 if pitfall["rewrite"]:
                     st.text(f"Try: {pitfall['rewrite']}")

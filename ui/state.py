@@ -13,16 +13,18 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from rag.retriever import ChromaRetriever
-from rehearsal.models import ChatModel, get_model
 from rehearsal.scenarios import Library, load_library
 from rehearsal.settings import Settings
 from rehearsal.store import Store
-from rehearsal.tagger import SkillTagger, load_tagger
+
+if TYPE_CHECKING:  # heavy imports wait until a conversation needs them, so the first page paints fast
+    from rag.retriever import ChromaRetriever
+    from rehearsal.models import ChatModel
+    from rehearsal.tagger import SkillTagger
 
 APP_SETTINGS = "app-settings.json"
 CHOSEN_KEYS = ("model", "base_url")
@@ -64,6 +66,8 @@ class ModelLoader:
 
     def _load(self) -> None:
         try:
+            from rehearsal.models import get_model
+
             self.future.set_result(get_model(self.settings))
         except BaseException as exc:  # shown on the page, never raised in the thread
             self.future.set_exception(exc)
@@ -100,6 +104,9 @@ def model_loader(settings: Settings) -> ModelLoader:
 @st.cache_resource(show_spinner=False)
 def coach_parts(settings: Settings) -> tuple[SkillTagger, ChromaRetriever]:
     """The skill tagger and the card index, loaded once per process."""
+    from rag.retriever import ChromaRetriever
+    from rehearsal.tagger import load_tagger
+
     return load_tagger(), ChromaRetriever(settings.index_dir, settings.chroma_url)
 
 

@@ -1,0 +1,153 @@
+"""End to end in a real headless Chromium: choose, talk, rewind, finish, read the report, export.
+
+Runs `streamlit run app.py` on a free local port with the fake model, drives Debian's Chromium
+through Playwright, and saves a screenshot of each step (desktop 1280×800 and phone 390 px wide)
+under test-artifacts/browser/. Prints the time from server start to the first paint of the app.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+FIRST_PAINT_LIMIT = 5.0
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("REHEARSAL_SKIP_BROWSER") == "1", reason="REHEARSAL_SKIP_BROWSER=1 set by the user"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serve(data: Path) -> Iterator[tuple[str, float]]:
+    """The app on a free port; yields its URL and the moment the server process was started."""
+    port = free_port()
+    env = {**os.environ, "REHEARSAL_MODEL": "fake", "REHEARSAL_DATA_DIR": str(data)}
+    command = [
+        *(sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py")),
+        *("--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1"),
+        *("--browser.gatherUsageStats", "false"),
+    ]
+    started = time.monotonic()
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"streamlit did not start: {process.stderr.read()!r}") from None  # type: ignore[union-attr]
+                time.sleep(0.1)
+        print(f"\nserver answered /_stcore/health {time.monotonic() - started:.2f} s after its process started")
+        yield url, started
+    finally:
+        os.killpg(process.pid, 15)
+        process.wait(timeout=20)
+
+
+def test_rehearse_rewind_report_and_export_in_a_real_browser(tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: `make test` installs it (apt-get install -y chromium)")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        # the browser is up before the server starts, so first paint measures the app, not Chromium
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+        with serve(tmp_path / "data") as (url, started):
+            first_paint = walk_through(page, url, started, expect)
+        browser.close()
+    assert first_paint <= FIRST_PAINT_LIMIT, f"first paint took {first_paint:.2f} s"
+
+
+def walk_through(page: Any, url: str, started: float, expect: Any) -> float:
+    """Every step of a session in the browser; returns the first paint time."""
+    idle = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+
+    def shot(name: str) -> None:
+        page.wait_for_selector(idle, timeout=60_000)
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+    def phone() -> None:
+        """Phone width; Streamlit folds the sidebar away, wait for it to finish sliding."""
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.wait_for_selector('[data-testid="stSidebar"][data-collapsed="true"]', state="attached")
+        page.wait_for_timeout(800)
+
+    page.goto(url)
+    page.get_by_text("Choose a conversation to rehearse").wait_for(timeout=30_000)
+    first_paint = time.monotonic() - started
+    print(f"\nfirst paint of the app: {first_paint:.2f} s after the server process started")
+    shot("01-choose")
+    page.get_by_role("button", name="Rehearse this").first.click()
+    page.get_by_role("button", name="Start the conversation").wait_for(timeout=30_000)
+    shot("02-scenario")
+    page.get_by_role("button", name="Start the conversation").click()
+    chat = page.get_by_test_id("stChatInputTextArea")
+    chat.wait_for(timeout=90_000)
+    lines = [
+        "It sounds like this has been weighing on you.",
+        "You never think about anyone but yourself.",
+        "What would help you most right now?",
+    ]
+    replies = page.get_by_role("group", name="Chat message from assistant")
+    for n, line in enumerate(lines, start=1):
+        before = replies.count()
+        chat.fill(line)
+        chat.press("Enter")
+        expect(replies).to_have_count(before + 1, timeout=60_000)
+        shot(f"03-line-{n}")
+    page.get_by_role("button", name="Take back my last line").click()
+    page.get_by_text("Taken back:").wait_for(timeout=30_000)
+    expect(page.get_by_text(lines[-1], exact=True)).to_have_count(0)
+    chat.fill("How has this week been for you?")
+    chat.press("Enter")
+    page.get_by_text("How has this week been for you?", exact=True).wait_for(timeout=60_000)
+    shot("04-rewound")
+    phone()
+    shot("05-phone-rehearse")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.get_by_role("button", name="Finish and see the report").click()
+    page.get_by_text("Second tries").wait_for(timeout=60_000)
+    page.get_by_text("Goals").first.wait_for()
+    shot("06-report")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export as Markdown").click()
+    saved = ARTIFACTS / "session.md"
+    download.value.save_as(saved)
+    exported = saved.read_text(encoding="utf-8")
+    assert "taken back" in exported and "## Transcript" in exported
+    phone()
+    shot("07-phone-report")
+    return first_paint
