@@ -10,12 +10,13 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from rehearsal import cli_skills
+from rehearsal import cli_safety, cli_skills
 from rehearsal.coach import Coach
 from rehearsal.errors import ModelError, RehearsalError, ScenarioError
 from rehearsal.models import describe_model_choice, get_model
 from rehearsal.models.local import WEIGHTS, assemble_weights
 from rehearsal.redteam import adversarial_lines, format_table, redteam_scenario
+from rehearsal.safety import PAUSE_MESSAGE, CrisisDetected, SafetyCheck, crisis_resources
 from rehearsal.scenario import Scenario
 from rehearsal.scenarios import load_library, load_scenario, scenario_files
 from rehearsal.session import Session, open_prompt
@@ -117,9 +118,18 @@ def cmd_chat(args: argparse.Namespace) -> int:
             break
         if not line:
             continue
+        confirmed = False
+        if session.screen(line).crisis:
+            print(safety_notice(settings.region))
+            answer = input(
+                "Type 'roleplay' if that line was only part of the role-play and you are safe, or press Enter to end: "
+            )
+            if answer.strip().lower() != "roleplay":
+                break
+            confirmed = True
         print(f"{name}: ", end="", flush=True)
         try:
-            for piece in session.say(line):
+            for piece in session.say(line, confirmed_roleplay=confirmed):
                 print(piece, end="", flush=True)
         except ModelError as exc:
             print(f"\n[{exc}. Your line is saved; send it again to retry.]")
@@ -139,12 +149,18 @@ def _prime_quietly(session: Session) -> None:
 def cmd_play(args: argparse.Namespace) -> int:
     """Play lines from a file, one user line per line; optionally one JSON object per turn."""
     lines = [line.strip() for line in Path(args.lines).read_text(encoding="utf-8").splitlines() if line.strip()]
-    session, _ = _start(args)
+    session, settings = _start(args)
     name = session.counterpart.scenario.persona.name
     if not args.json:
         print(f"{name}: {session.counterpart.opening_line.strip()}")
     for turn, line in enumerate(lines, start=1):
-        reply_text = "".join(session.say(line))
+        try:
+            reply_text = "".join(session.say(line))
+        except CrisisDetected as paused:
+            # the counterpart is not called; a file of lines cannot confirm it was role-play, so the session ends
+            event = {"turn": turn, "user": line, "counterpart": None, "safety": _safety_json(paused.check)}
+            print(json.dumps(event, ensure_ascii=False) if args.json else f"> {line}\n{safety_notice(settings.region)}")
+            break
         reply = session.last_reply
         assert reply is not None
         if args.json:
@@ -158,6 +174,17 @@ def cmd_play(args: argparse.Namespace) -> int:
     if report is not None:
         print(json.dumps({"report": report.as_dict()}, ensure_ascii=False) if args.json else report.to_markdown())
     return 0
+
+
+def _safety_json(check: SafetyCheck) -> dict[str, object]:
+    return {"crisis": check.crisis, "category": check.category, "paused": True}
+
+
+def safety_notice(region: str) -> str:
+    """The pause message and crisis lines, as terminal text."""
+    lines = [f"\n[{PAUSE_MESSAGE}]"]
+    lines += [f"  - {r.name}: {r.contact}" + (f" ({r.note})" if r.note else "") for r in crisis_resources(region)]
+    return "\n".join(lines)
 
 
 def _turn_json(turn: int, line: str, reply_text: str, session: Session) -> dict[str, object]:
@@ -240,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="local (default) or local-small")
     p.set_defaults(func=cmd_prepare)
     cli_skills.register(sub)
+    cli_safety.register(sub)
     p = sub.add_parser("redteam", help="measure the in-character rate on adversarial lines")
     _model_options(p)
     p.add_argument("--scenario", action="append", help="only this scenario (repeatable)")

@@ -12,6 +12,7 @@ from rehearsal.feedback import TurnFeedback
 from rehearsal.models.base import ChatModel
 from rehearsal.prompts import PromptTemplate, load_prompt
 from rehearsal.report import ReportTurn, SessionReport, build_report
+from rehearsal.safety import CrisisDetected, CrisisDetector, SafetyCheck
 from rehearsal.scenario import Scenario
 from rehearsal.settings import Settings
 from rehearsal.store import Store
@@ -37,6 +38,8 @@ class Session:
     turns: list[ReportTurn] = field(default_factory=list)
     rewound: list[ReportTurn] = field(default_factory=list)  # lines taken back, kept for the report
     _spoken: list[tuple[int, int]] = field(default_factory=list)  # store idx of each (user, reply) pair
+    safety: CrisisDetector = field(default_factory=CrisisDetector)
+    paused: SafetyCheck | None = None  # set when a line was held back for safety
 
     @classmethod
     def start(
@@ -70,12 +73,28 @@ class Session:
         self.next_idx += 1
         return idx
 
-    def say(self, user_text: str) -> Iterator[str]:
-        """Save the user's line, then stream and save the counterpart's reply.
+    def screen(self, user_text: str) -> SafetyCheck:
+        """Crisis check on a line before anything else sees it; a hit is recorded as a flag only."""
+        check = self.safety.check(user_text)
+        if check.crisis:
+            self.paused = check
+            self.store.add_event(self.id, self.next_idx, "safety", {"crisis": True, "category": str(check.category)})
+        return check
 
-        If the model fails, the user's line is already stored, the failure is recorded as an
-        event naming the endpoint, and the ModelError propagates for the edge to show.
+    def say(self, user_text: str, confirmed_roleplay: bool = False) -> Iterator[str]:
+        """Screen the line, save it, then stream and save the counterpart's reply.
+
+        A line that may disclose real danger raises CrisisDetected before it is stored or sent to
+        the model; the user may send it again with `confirmed_roleplay=True` once they confirm it
+        was part of the role-play (recorded as an event). If the model fails, the user's line is
+        already stored, the failure is recorded as an event naming the endpoint, and the ModelError
+        propagates for the edge to show.
         """
+        if confirmed_roleplay:
+            self.store.add_event(self.id, self.next_idx, "safety_confirmed_roleplay", {})
+            self.paused = None
+        elif (check := self.screen(user_text)).crisis:
+            raise CrisisDetected(check)
         user_idx = self._record("user", user_text, None, {})
         model = self.counterpart.model
         try:

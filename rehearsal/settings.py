@@ -23,6 +23,7 @@ ENV_VARS = {
     "timeout": "REHEARSAL_TIMEOUT",
     "threads": "REHEARSAL_THREADS",
     "chroma_url": "REHEARSAL_CHROMA_URL",
+    "region": "REHEARSAL_REGION",
 }
 
 
@@ -42,6 +43,7 @@ class Settings:
     timeout: float = 120.0
     threads: int = 2
     chroma_url: str | None = None
+    region: str = "international"  # which crisis lines to show (rehearsal/data/crisis_resources.yaml)
     scenario_dirs: tuple[Path, ...] = (PROJECT_ROOT / "scenarios",)
     prompts_dir: Path = PROJECT_ROOT / "prompts"
 

@@ -9,12 +9,13 @@ from rehearsal.errors import RehearsalError
 from rehearsal.feedback import TurnFeedback
 from rehearsal.hints import suggest
 from rehearsal.modes import MODE_HELP, MODE_TITLES, Mode, for_mode
+from rehearsal.safety import PAUSE_MESSAGE, crisis_resources
 from rehearsal.scenario import Scenario
 from rehearsal.session import Session, open_prompt
 from rehearsal.settings import Settings
 from rehearsal.taxonomy import PITFALLS, TITLES
 from ui import state
-from ui.widgets import LEVELS, describe_area, highlighted
+from ui.widgets import LEVELS, describe_area, escape, highlighted
 
 REVIEW_PAGE = "ui/review.py"
 
@@ -81,14 +82,44 @@ def conversation(session: Session) -> None:
             st.text(said)
     name = session.counterpart.scenario.persona.name
     if text := st.chat_input(f"What do you say to {name}?"):
+        if session.screen(text).crisis:  # before the line is saved or the counterpart sees it
+            st.session_state["held_line"] = text
+            st.rerun()
+        speak(session, text)
+
+
+def speak(session: Session, text: str, confirmed_roleplay: bool = False) -> None:
+    """Show the user's line and stream the reply; a model failure is shown and the line kept."""
+    if text:
         with st.chat_message("user"):
             st.text(text)
         with st.chat_message("assistant"):
             try:
-                st.write_stream(session.say(text))
+                st.write_stream(session.say(text, confirmed_roleplay=confirmed_roleplay))
             except RehearsalError as exc:
                 st.session_state["turn_error"] = f"{exc}. Your line is saved; send it again to retry."
         st.rerun()
+
+
+def safety_pause(session: Session, settings: Settings) -> None:
+    """The role-play is paused: a calm message, crisis lines, and the two ways on."""
+    with st.container(border=True):
+        st.markdown("### :material/health_and_safety: Pausing the role-play")
+        st.markdown(PAUSE_MESSAGE)
+        st.markdown("**If you are in danger or thinking of harming yourself or someone else, please contact:**")
+        for resource in crisis_resources(settings.region):
+            note = f" — {resource.note}" if resource.note else ""
+            st.markdown(f"- **{resource.name}:** {escape(resource.contact)}{note}")
+        st.caption(f"{session.counterpart.scenario.persona.name} has not seen your line. It was not saved.")
+        if st.button("End the session", type="primary"):
+            session.end()
+            for key in ("held_line", "session"):
+                st.session_state.pop(key, None)
+            st.switch_page("ui/choose.py")
+        sure = st.checkbox("That line was part of the role-play, and I am safe right now.")
+        if st.button("Continue the role-play", disabled=not sure):
+            held = st.session_state.pop("held_line")
+            speak(session, held, confirmed_roleplay=True)
 
 
 def feedback_panel(session: Session) -> None:
@@ -184,6 +215,9 @@ def page() -> None:
     scenario = session.counterpart.scenario
     st.subheader(scenario.title)
     st.caption(f"{MODE_TITLES[Mode(session.mode)]} · your goal: {scenario.user_goal}")
+    if state.get("held_line"):
+        safety_pause(session, settings)
+        return
     meter(session)
     notices(session)
     chat, side = st.columns([3, 2])

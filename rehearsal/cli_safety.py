@@ -1,0 +1,102 @@
+"""`rehearse safety`: screen JSON Lines for crisis, or measure the detector on the project's sets."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rehearsal.safety import SAFETY_WEIGHTS, Category, CrisisDetector, train_safety_model
+
+SAFETY_DATA = Path(__file__).resolve().parent / "data" / "safety"
+SPLITS = {
+    "tune*": "tuning set, tune*.jsonl (rules written and model fit on it)",
+    "test": "held-out set, test.jsonl (never fit on; rules not written from it)",
+}
+
+
+def load_safety_set(path: Path) -> list[dict[str, Any]]:
+    """Labelled lines: {"id", "text", "crisis", "category"}."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def measure(detector: CrisisDetector, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Recall per category and overall, false-alarm rate, and the misses (ids only)."""
+    verdicts = {row["id"]: detector.check(row["text"]) for row in rows}
+    crisis = [r for r in rows if r["crisis"]]
+    safe = [r for r in rows if not r["crisis"]]
+    per = {}
+    for category in Category:
+        mine = [r for r in crisis if r["category"] == category.value]
+        per[category.value] = (sum(verdicts[r["id"]].crisis for r in mine), len(mine))
+    return {
+        "recall": sum(verdicts[r["id"]].crisis for r in crisis) / max(1, len(crisis)),
+        "false_alarm": sum(verdicts[r["id"]].crisis for r in safe) / max(1, len(safe)),
+        "per_category": per,
+        "crisis": len(crisis),
+        "safe": len(safe),
+        "missed": [r["id"] for r in crisis if not verdicts[r["id"]].crisis],
+        "false_alarms": [r["id"] for r in safe if verdicts[r["id"]].crisis],
+    }
+
+
+def format_measure(title: str, m: dict[str, Any]) -> str:
+    """A table: recall per category, overall recall and false alarms."""
+    lines = [title, f"{'category':<20} {'caught':>7} {'of':>5} {'recall':>7}"]
+    for category, (hit, total) in m["per_category"].items():
+        lines.append(f"{category:<20} {hit:>7} {total:>5} {hit / max(1, total):>7.3f}")
+    lines.append(f"{'all crisis lines':<20} {round(m['recall'] * m['crisis']):>7} {m['crisis']:>5} {m['recall']:>7.3f}")
+    alarms = round(m["false_alarm"] * m["safe"])
+    lines.append(f"{'false alarms':<20} {alarms:>7} {m['safe']:>5} {m['false_alarm']:>7.3f}")
+    return "\n".join(lines)
+
+
+def cmd_safety(args: argparse.Namespace) -> int:
+    """Screen stdin, or with --eval print the tables for the project's sets."""
+    if args.train:
+        from rag.embeddings import shared_encoder
+
+        start = time.perf_counter()
+        rows = [row for path in sorted(SAFETY_DATA.glob("tune*.jsonl")) for row in load_safety_set(path)]
+        model = train_safety_model(shared_encoder(), rows)
+        model.save(SAFETY_WEIGHTS)
+        print(
+            f"trained on {len(rows)} lines of tune*.jsonl (threshold {model.threshold:.2f}) in {time.perf_counter() - start:.1f} s -> {SAFETY_WEIGHTS}"
+        )
+        return 0
+    detector = CrisisDetector()
+    if not args.eval:
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            check = detector.check(str(row["text"]))
+            print(json.dumps({"id": row.get("id"), "crisis": check.crisis, "category": check.category}))
+        return 0
+    print("$ rehearse safety --eval\n")
+    for split, title in SPLITS.items():
+        rows = [row for path in sorted(SAFETY_DATA.glob(f"{split}.jsonl")) for row in load_safety_set(path)]
+        if not rows:
+            print(f"{SAFETY_DATA}/{split}.jsonl not found, skipped.\n")
+            continue
+        start = time.perf_counter()
+        result = measure(detector, rows)
+        per_line = (time.perf_counter() - start) / max(1, len(rows)) * 1000
+        print(format_measure(f"{title} — {len(rows)} lines, {per_line:.2f} ms per line", result))
+        if args.show_errors:
+            print("missed:", " ".join(result["missed"]) or "none")
+            print("false alarms:", " ".join(result["false_alarms"]) or "none")
+        print()
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add the safety command to the `rehearse` parser."""
+    p = sub.add_parser("safety", help="crisis screening: JSON Lines {id, text} in, {id, crisis, category} out")
+    p.add_argument("--eval", action="store_true", help="print recall and false alarms on the project's sets")
+    p.add_argument("--train", action="store_true", help="refit the learned layer on tune.jsonl (never on test.jsonl)")
+    p.add_argument("--show-errors", action="store_true", help="with --eval, list the ids it got wrong")
+    p.set_defaults(func=cmd_safety)

@@ -1,0 +1,121 @@
+"""Crisis detection: categories, hyperbole and grief kept apart, the pause in sessions, CLI and play."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from rehearsal.cli import main
+from rehearsal.models.fakes import QueuedModel
+from rehearsal.prompts import load_prompt
+from rehearsal.safety import Category, CrisisDetected, CrisisDetector, crisis_resources
+from rehearsal.scenario import Scenario
+from rehearsal.session import Session
+from rehearsal.settings import Settings
+from rehearsal.store import Store
+
+detector = CrisisDetector()
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("I want to kill myself", Category.suicidal_ideation),
+        ("honestly everyone would be better off without me", Category.suicidal_ideation),
+        ("I've been saving up my pills for a while now", Category.suicidal_ideation),
+        ("Fine, take the car. I won't need it after Friday anyway.", Category.suicidal_ideation),
+        ("i cut again last night and i cant stop", Category.self_harm),
+        ("He said if I leave he'll kill me", Category.being_harmed),
+        ("she takes my bank card and I'm not allowed to see my sister", Category.being_harmed),
+        ("I'm scared to go home tonight", Category.being_harmed),
+        ("I've got a knife in the car and I'm going to make him pay", Category.harming_others),
+        ("I'm scared I'll hurt the baby, I keep picturing it", Category.harming_others),
+    ],
+)
+def test_crisis_lines_are_caught_with_their_category(text: str, category: Category) -> None:
+    check = detector.check(text)
+    assert check.crisis and check.category is category
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I could kill you for forgetting our anniversary",
+        "this commute is killing me",
+        "I'm dying to know what she said",
+        "I'd rather die than do karaoke again",
+        "You're impossible and I'm done with this conversation",
+        "I miss Mum so much it hurts",
+        "My grandad killed himself in 1998 and we never talk about it",
+        "I self-harmed as a teenager, I'm in a much better place now",
+        "I killed the boss in Elden Ring last night",
+        "Over my dead body are we having your mother for Christmas",
+    ],
+)
+def test_heated_grief_and_idiomatic_lines_do_not_pause(text: str) -> None:
+    assert not detector.check(text).crisis
+
+
+def test_same_verdict_every_run() -> None:
+    lines = ["I want to disappear forever", "this meeting is killing me"]
+    assert [detector.check(t) for t in lines] == [detector.check(t) for t in lines]
+
+
+def test_resources_for_a_region_end_with_the_international_default() -> None:
+    uk = crisis_resources("uk")
+    assert any("116 123" in r.contact for r in uk)
+    assert uk[-2].name == "Emergency services"
+    assert any("988" in r.contact for r in crisis_resources("us"))
+    assert [r.name for r in crisis_resources("nowhere")] == [r.name for r in crisis_resources()]
+
+
+def test_a_crisis_line_pauses_before_the_model_and_is_not_saved(scenario: Scenario, settings: Settings) -> None:
+    model = QueuedModel()
+    store = Store(settings.store_path)
+    session = Session.start(scenario, model, store, load_prompt(settings.prompts_dir, "counterpart.screenplay.v1"))
+    with pytest.raises(CrisisDetected) as paused:
+        "".join(session.say("I don't want to be alive anymore"))
+    assert paused.value.check.category is Category.suicidal_ideation
+    assert model.requests == [], "the counterpart model was not called"
+    texts = [t["text"] for t in store.turns(session.id)]
+    assert "I don't want to be alive anymore" not in texts, "the line itself is not stored"
+    events = [e for e in store.events(session.id) if e["kind"] == "safety"]
+    assert events == [{"turn_idx": 1, "kind": "safety", "detail": {"crisis": True, "category": "suicidal_ideation"}}]
+    # after an explicit confirmation that it was role-play, the line goes through
+    reply = "".join(session.say("I don't want to be alive anymore", confirmed_roleplay=True))
+    assert reply and len(model.requests) == 1
+    assert "safety_confirmed_roleplay" in [e["kind"] for e in store.events(session.id)]
+
+
+def test_play_json_with_a_crisis_line_carries_the_event_and_stops(tmp_path: Path, capsys) -> None:
+    lines = tmp_path / "lines.txt"
+    lines.write_text(
+        "I hear you, it's a lot.\nhe locked me in again and said he'd hurt me if I call anyone\nNext line.\n"
+    )
+    assert main(["play", "boss-extra-shifts", "--lines", str(lines), "--model", "fake", "--json", "--no-feedback"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rows[0]["counterpart"]
+    assert rows[1]["counterpart"] is None
+    assert rows[1]["safety"] == {"crisis": True, "category": "being_harmed", "paused": True}
+    assert [r.get("turn") for r in rows if "turn" in r] == [1, 2], "nothing after the pause is played"
+
+
+def test_safety_command_reads_and_writes_json_lines(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    stdin = '{"id": "a", "text": "I want to end it all"}\n{"id": "b", "text": "this queue is killing me"}\n'
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    assert main(["safety"]) == 0
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert out == [
+        {"id": "a", "crisis": True, "category": "suicidal_ideation"},
+        {"id": "b", "crisis": False, "category": None},
+    ]
+
+
+def test_safety_eval_prints_recall_and_false_alarm_tables(capsys) -> None:
+    assert main(["safety", "--eval"]) == 0
+    out = capsys.readouterr().out
+    assert "$ rehearse safety --eval" in out
+    assert "held-out set" in out and "false alarms" in out
