@@ -108,6 +108,41 @@ PATTERNS: dict[Category, re.Pattern[str]] = {
         r"\bstep(?:ped)? (?:off|in front of)\b",
         r"\b(?:the|which|that) (?:bridge|cliff|train line|railway|tracks|motorway bridge)\b.*\b(?:know|picked|chosen|found|went to)\b",
         r"\b(?:know|picked|chosen|found) (?:which|the|a) (?:bridge|cliff|spot|place|train)\b",
+        r"\bresign from life\b",
+        r"\b(?:garage|car) with the engine running\b",
+        r"\b(?:sorted|settled|done) before i go\b|\b(?:before|after|once|when) i'?m (?:gone|dead)\b|\bafter i die\b",
+        r"\bwelcome (?:a heart attack|death|an accident|a crash)\b|\bhope (?:the plane|the train|my car|i) (?:goes down|crashes|gets? hit|doesn'?t wake|don'?t wake)\b",
+        r"\b(?:hate|sick of|tired of) (?:that i'?m |being )?(?:still )?(?:here|alive|existing)\b|\bwaking up and being disappointed\b",
+        r"\b(?:research\w*|looked up|look(?:ing)? up|googl\w+|reading (?:about|forums))\b.{0,40}\b(?:suicide|methods?|how (?:high|tall|many|much|long)|tallest|lethal|how (?:they'?d|to) do it)\b",
+        r"\btried (?:last \w+|before|once) and it didn'?t work\b|\bnext time it will\b",
+        r"\bput up with me (?:much|any) longer\b",
+        r"\b(?:rather|sooner) be dead\b.{0,40}\b(?:literally|mean (?:it|that)|seriously|not joking)\b",
+        r"\btak(?:e|ing) (?:all|everything) (?:in|from) the (?:medicine |bathroom )?cabinet\b",
+        r"\blike it was the last time\b|\bthe last thing (?:she|he|they) (?:will )?remembers? (?:from|of|about) me\b",
+        r"\b(?:already decided|made my decision)\b.{0,60}\b(?:peace|next month|this weekend|tonight|soon)\b|\bat peace with (?:it|my decision)\b|\bmade (?:my )?peace with (?:it|dying|going)\b",
+        r"\bmade (?:up )?my mind\b.{0,30}\b(?:this weekend|tonight|tomorrow|soon|friday|saturday|sunday|date)\b",
+        r"\b(?:a|my) plan and a date\b|\bpicked a date\b|\bhaving a plan is\b|\bi have a plan\b",
+        r"\b(?:clock(?:ing)? out|switch(?:ing)? off|check(?:ing)? out|log(?:ging)? off|go(?:ing)?|leav(?:e|ing)) (?:permanently|for good|forever)\b",
+        r"\b(?:taken|took|swallowed) (?:a lot|loads|a load|a bunch|handfuls?) of (?:something|pills|tablets|them)\b",
+        r"\bready to (?:go|stop|die) now\b|\bready to stop (?:paying|living|existing)\b",
+        r"\bpicked (?:my|the|a) spot\b|\bright moment to go\b",
+        r"\b(?:future i'?m not having|no future for me|not having a future)\b",
+        r"\bvoices\b.{0,50}\b(?:tonight|kill|die|do it|end it|the night)\b",
+        r"\bgave away (?:my|all my)\b",
+        r"\bend(?:ing)? my life\b|\bthe thing i'?m ending\b",
+        r"\bwon'?t get (?:another|the) chance (?:to|\.|$)",
+        r"\b(?:still )?alive by (?:christmas|summer|spring|next|the end|then)\b|\bdon'?t see myself (?:still )?(?:here|alive|around)\b",
+        r"\bwon'?t be (?:there|here) for (?:it|the|her|his)\b",
+        r"\bhow many (?:paracetamol|pills|tablets|sleeping pills)\b",
+        r"\brope'?s? (?:is )?in (?:the|my)\b",
+        r"\bpray i (?:won'?t|don'?t|never) wake\b",
+        r"\bsuicide (?:is|has been) (?:all|on my mind|what)\b|\bthought about suicide\b",
+        r"\blife insurance\b.{0,60}\b(?:them|kids|help|more than|for)\b",
+        r"\b(?:be|i'?ll be) gone before\b|\bproperly gone\b|\bgone for good\b",
+        r"\btired of (?:existing|living|being alive|life)\b",
+        r"\bworld (?:is|would be) (?:kinder|better|lighter) without me\b|\bwithout me in it\b",
+        r"\bremember (?:that|this) after\b",
+        r"\bdebt\b.{0,40}\bonce i'?m dead\b|\bonce i'?m dead\b",
     ),
     Category.self_harm: _rx(
         r"\b(?:cut|cutting|cuts|burn|burnt|burned|burning|hurt|hurting|harm|harming|hit|hitting|punch(?:ed|ing)?|scratch(?:ed|ing)?|bang(?:ed|ing)?|starv(?:e|ed|ing)|punish(?:ed|ing)?|bite|biting|carv(?:e|ed|ing)) (?:myself|my (?:arms?|legs?|wrists?|thighs?|skin|stomach|head|hips?))\b",
@@ -122,6 +157,21 @@ PATTERNS: dict[Category, re.Pattern[str]] = {
         r"\b(?:deserve|deserved) (?:to (?:hurt|bleed|be hurt|suffer)|the pain)\b",
         r"\b(?:make|made) myself (?:bleed|sick|throw up)\b",
         r"\b(?:only|just) thing that (?:helps|works|calms me)\b.*\b(?:pain|hurt|cut|burn|blade|myself)\b",
+        r"\b(?:arm|wrist|leg|thigh)'?s? (?:is )?bleeding\b",
+        r"\b(?:new|another|fresh) (?:mark|cut|scar|burn)\b",
+        r"\bcutting (?:after|before|when|every|at night|myself|again|is the only)\b",
+        r"\b(?:bandages|plasters)\b.{0,60}\b(?:mine|i do|again|hide|hiding|know why)\b",
+        r"\b(?:slammed|burned|burnt|hit|cut|scratched|punched|banged)\b.{0,40}\b(?:deliberately|on purpose|wasn'?t an accident)\b",
+        r"\b(?:throwing up|make myself sick|purging) after (?:eating|meals|every)\b",
+        r"\bcarv(?:e|ed|ing) (?:\w+ )?into my\b",
+        r"\b(?:pinch|twist|scratch|pick)\w* (?:at )?my skin\b",
+        r"\b\d+ ?cals? a day\b",
+        r"\bcan'?t wear short sleeves\b|\blong sleeves\b.{0,40}\b(?:obvious|always|hide|you know why)\b",
+        r"\b(?:need|deserve) to be punished\b",
+        r"\bscrub(?:bed|bing)? my skin raw\b|\bbleach\b.{0,30}\bmy skin\b",
+        r"\b(?:used|took) (?:a |my |the )?(?:compass|razor|blade|knife|lighter|scissors) (?:on|to) my\b",
+        r"\bholding (?:a|the) (?:razor|blade|knife)\b",
+        r"\bblood on the (?:towels|sheets)\b",
     ),
     Category.being_harmed: _rx(
         rf"\b{PARTNER} (?:(?:has|had|have|keeps?|kept|always|still|just|sometimes|often|)\s?)?{VIOLENCE} (?:me|us|my (?:mum|mom|son|daughter|kids|children|baby|brother|sister|little \w+))\b",
@@ -132,7 +182,7 @@ PATTERNS: dict[Category, re.Pattern[str]] = {
         r"\b(?:scared|afraid|terrified|frightened) (?:of )?(?:my (?:husband|wife|partner|boyfriend|girlfriend|dad|father|mum|mom|mother|stepdad|ex))\b",
         r"\b(?:won'?t|doesn'?t|don'?t|didn'?t|wouldn'?t) let me (?:leave|go out|see|talk to|have (?:my own|a|any)|use|work|call|text|out|sleep|eat)\b",
         r"\b(?:not|never) allowed to (?:see|go|leave|talk|have|call|text|work|spend|wear|eat)\b",
-        r"\b(?:takes?|took|keeps?|kept|controls?|has) (?:all )?my (?:bank ?card|cards|money|wages|salary|phone|passport|keys|car keys|benefits|pin)\b",
+        r"\b(?:takes|keeps|kept|controls|has|took all|takes all|won'?t give me) (?:all )?(?:of )?my (?:bank ?card|cards|money|wages|salary|phone|passport|keys|car keys|benefits|pin)\b",
         r"\b(?:checks?|checking|goes through|tracks?|tracking|reads?) my (?:phone|messages|texts|location|emails|bank)\b.*\b(?:every|all the time|won'?t|not allowed|scared|makes me|or else|if i)\b",
         r"\b(?:locked|locks|locking|lock) me (?:in|out)\b",
         r"\b(?:following|followed|follows|stalking|stalked|stalks|watching) me\b(?! on (?:instagram|twitter|x|tiktok|insta))",
@@ -147,6 +197,14 @@ PATTERNS: dict[Category, re.Pattern[str]] = {
         r"\b(?:if i leave|if i tell anyone|if i go to the police)\b.{0,40}\b(?:kill|hurt|take|find|ruin)\b",
         r"\b(?:hits|beats|hurts|smacks|kicks) (?:the|my) (?:kids|children|baby|little (?:one|brother|sister)|son|daughter|grandad|grandma|nan)\b",
         r"\bwalking on eggshells\b.{0,60}\b(?:scared|afraid|hit|hurt|temper|rage)\b",
+        r"\b(?:takes?|took|keeps?) (?:my|all my|my whole) (?:salary|wages|pay|pension|benefits)\b",
+        r"\bso i can'?t (?:contact|call|see|talk to) anyone\b",
+        r"\b(?:he|she)'?s getting angry again\b",
+        r"\bstarves? me\b",
+        r"\bhelp,? (?:he|she|they)'?s? (?:is |are )?back\b",
+        r"\bthrew (?:a|the) \w+ at (?:my|me)\b|\bnext time (?:she|he) won'?t miss\b",
+        r"\b(?:our|my) \w+ (?:hits|beats|slaps|kicks|punches) (?:us|me)\b",
+        r"\bif dinner'?s not ready\b",
     ),
     Category.harming_others: _rx(
         r"\b(?:going to|gonna|will|want to|wanna|plan(?:ning)? to|about to|could easily|i'?ll) (?:really |actually |seriously )?(?:hurt|kill|stab|shoot|strangle|poison|smother|run over|beat up|attack|burn)\b"
@@ -163,6 +221,20 @@ PATTERNS: dict[Category, re.Pattern[str]] = {
         r"\b(?:burn|torch|set fire to) (?:his|her|their) (?:house|flat|car|place)\b",
         r"\b(?:put|slip|slipped|putting) (?:something|bleach|pills|poison|rat poison) (?:in|into) (?:his|her|their)\b",
         r"\bhurt (?:the baby|my baby|the kids|my kids|a child)\b",
+        r"\bput (?:you|him|her) through (?:a|that|the) (?:window|wall)\b",
+        r"\bbeen rough with (?:her|him|them)\b|\bpushed my (?:grand\w+|nan|gran|mum|mom|dad)\b",
+        r"\bi pinch (?:the|my|her|him)\b",
+        r"\b(?:got|have|found) (?:his|her|their) (?:rego|reg|number plate|address)\b",
+        r"\bteach (?:him|her|them) a lesson\b.{0,40}\b(?:bats?|knife|gun|tonight|hurt)\b",
+        r"\b(?:he|she|they)'?ll be in hospital\b",
+        r"\bpillow over (?:her|his|their) face\b",
+        r"\bbefore i (?:hurt|kill|hit|stab) (?:her|him|them)\b",
+        r"\busing it on (?:my|him|her|them)\b",
+        r"\bkill (?:the lot of them|them all|everyone|all of them)\b.{0,30}\bfeel nothing\b",
+        r"\bsee it on the news\b|\bshoot up (?:the|my)\b",
+        r"\b(?:pistol|gun|rifle|knife)\b.{0,20}\bto (?:school|work|the office|college|uni)\b",
+        r"\brun (?:him|her|them) down\b",
+        r"\blist of names\b",
     ),
 }
 
@@ -174,7 +246,8 @@ HYPERBOLE = _rx(
     r"\b(?:is|are|it's|that's|you're|they're|this \w+|these \w+|the \w+) (?:literally |actually |slowly |honestly )?killing me\b",
     r"\bkill(?:ed|ing)? (?:it|the vibe|the mood)\b",
     r"\b(?:dying|dead) (?:to|for|tired|on my feet|inside lol)\b",
-    r"\brather die than\b",
+    r"\b(?:rather|sooner) (?:die|jump|be dead)\b.{0,40}\bthan\b",
+    r"\b(?:strangle|kill|murder|throttle) (?:my \w+|him|her|them|you)\b.{0,30}\b(?:he|she|they|you) (?:ate|took|used|forgot|broke|left|borrowed|finished)\b",
     r"\bwant(?:ed)? the (?:ground|floor|earth) to swallow me\b",
     r"\bover my dead body\b",
     r"\b(?:nearly|almost) died (?:laughing|of embarrassment|of shame)\b",
@@ -182,17 +255,22 @@ HYPERBOLE = _rx(
 )
 # Talk about the past that is over, someone else, work, fiction or games.
 SAFE_CONTEXT = _rx(
-    r"\b(?:used to|as a (?:teen|teenager|kid|child|student)|when i was (?:young|younger|a teen|\d+|at (?:school|uni))|years ago|in my twenties|back in (?:school|uni|the day|\d{4}))\b",
+    r"\b(?:stopped|quit|gave up) (?:self-harming|self harming|cutting|hurting myself)\b",
+    r"\bin a good place\b",
+    r"\b(?:used to|as a (?:teen|teenager|kid|child|student)|when i was (?:young|younger|a teen|\d+|\w+teen|at (?:school|uni))|years ago|in my twenties|back in (?:school|uni|the day|\d{4}))\b",
     r"\b(?:in recovery|recovered|better place now|doing (?:much |so )?better now|haven'?t (?:done|hurt|cut) (?:that|myself|it) (?:in|for)|clean for|(?:\d+|two|three|four|five|six|seven|eight|nine|ten) (?:years|months) (?:clean|free|since))\b",
     r"\b(?:ward|patients?|clients?|nurse|paramedic|calls are part of|on shift|volunteer(?:ing)?|helpline|training|course|module|lecture|essay|research|article|documentary|podcast|novel|film|movie|series|episode|book|character|game|level|boss fight|elden ring|fortnite|minecraft|news|headline)\b",
     r"\b(?:his|her|their|my (?:mum|mom|dad|father|mother|brother|sister|friend|uncle|aunt|grandad|grandfather|grandma|grandmother|cousin)(?:'s)?) (?:suicide|overdose|death|funeral|attempt)\b",
     r"\b(?:killed (?:him|her|them)self|took (?:his|her|their) (?:own )?life|died by suicide)\b",
     r"\bmy (?:mum|mom|dad|father|mother|brother|sister|friend|uncle|aunt|son|daughter|cousin|partner|husband|wife) (?:overdosed|attempted|self-harmed|cut (?:him|her)self)\b",
 )
+# Recovery stated outright wins over any sign of the present ("three years free of it today").
+RECOVERED = _rx(
+    r"\b(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten) (?:days|weeks|months|years) (?:free of|clean from|clean of|since i last)\b",
+)
 # Signs that a past or second-hand mention is in fact current.
 CURRENT = _rx(
-    r"\b(?:again|last night|this morning|tonight|today|yesterday|this week|right now|at the moment|these days|lately|started|still|keep|can'?t stop|anymore|any more)\b",
-    r"\b(?:i'?m going to|i'?ll|i want to|i'?m thinking|i think about|i'?ve been thinking)\b",
+    r"\b(?:again|last night|this morning|tonight|today|yesterday|this week|right now|at the moment|these days|lately|started|keep|can'?t stop)\b",
 )
 
 
@@ -249,7 +327,7 @@ class CrisisDetector:
     def check_rules(self, text: str) -> SafetyCheck:
         """The cue rules alone."""
         flat = normalise(text)
-        safe_context = bool(SAFE_CONTEXT.search(flat)) and not CURRENT.search(flat)
+        safe_context = bool(RECOVERED.search(flat)) or (bool(SAFE_CONTEXT.search(flat)) and not CURRENT.search(flat))
         for category in (
             Category.suicidal_ideation,
             Category.self_harm,
@@ -267,7 +345,7 @@ class CrisisDetector:
 
 
 _SERIOUS = _rx(
-    r"\b(?:knife|gun|pills|rope|bridge|weapon|seriously|not joking|i mean it|actually going to|for real|plan)\b",
+    r"\b(?:knife|gun|pills|rope|bridge|weapon|seriously|not joking|i mean it|mean that|literally|actually going to|for real|plan)\b",
 )
 
 

@@ -219,3 +219,22 @@ def test_settings_tests_the_connection_and_deletes_all_data(app: AppTest, data_d
 def test_usage_statistics_are_off() -> None:
     config = (ROOT / ".streamlit" / "config.toml").read_text()
     assert "gatherUsageStats = false" in config
+
+
+def test_a_crisis_line_pauses_the_role_play_with_crisis_lines(app: AppTest) -> None:
+    start(app)
+    app.chat_input[0].set_value("I've been saving my pills, I won't be around much longer").run()
+    assert not app.exception
+    page = " ".join(m.value for m in app.markdown)
+    assert "Pausing the role-play" in page and "Find a helpline" in page
+    assert not app.chat_input, "no chat input while paused"
+    store = Store(Settings.from_env().store_path)
+    session_id = store.sessions()[0].id
+    assert [t["speaker"] for t in store.turns(session_id)] == ["counterpart"], "the line was not saved or answered"
+    assert button(app, "Continue the role-play").disabled  # type: ignore[attr-defined]
+    app.checkbox[0].check().run()
+    button(app, "Continue the role-play").click().run()  # type: ignore[attr-defined]
+    assert not app.exception
+    kinds = [e["kind"] for e in store.events(session_id)]
+    assert kinds.count("safety") == 1 and "safety_confirmed_roleplay" in kinds
+    assert [t["speaker"] for t in store.turns(session_id)] == ["counterpart", "user", "counterpart"]

@@ -133,7 +133,7 @@ def walk_through(page: Any, url: str, started: float, expect: Any) -> float:
     expect(page.get_by_text(lines[-1], exact=True)).to_have_count(0)
     chat.fill("How has this week been for you?")
     chat.press("Enter")
-    page.get_by_text("How has this week been for you?", exact=True).wait_for(timeout=60_000)
+    page.get_by_text("How has this week been for you?", exact=True).first.wait_for(timeout=60_000)
     shot("04-rewound")
     phone()
     shot("05-phone-rehearse")
