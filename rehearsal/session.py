@@ -97,10 +97,14 @@ class Session:
             raise CrisisDetected(check)
         user_idx = self._record("user", user_text, None, {})
         model = self.counterpart.model
+        shown: list[str] = []
         try:
-            yield from self.counterpart.respond(user_text)
+            for piece in self.counterpart.respond(user_text):
+                shown.append(piece)
+                yield piece
         except ModelError as exc:
-            self.store.add_event(self.id, user_idx, "model_error", {"endpoint": exc.endpoint, "error": str(exc)})
+            detail = {"endpoint": exc.endpoint, "error": str(exc), "partial_reply": "".join(shown)}
+            self.store.add_event(self.id, user_idx, "model_error", detail)
             raise
         reply = self.counterpart.last_reply
         assert reply is not None

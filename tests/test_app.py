@@ -238,3 +238,16 @@ def test_a_crisis_line_pauses_the_role_play_with_crisis_lines(app: AppTest) -> N
     kinds = [e["kind"] for e in store.events(session_id)]
     assert kinds.count("safety") == 1 and "safety_confirmed_roleplay" in kinds
     assert [t["speaker"] for t in store.turns(session_id)] == ["counterpart", "user", "counterpart"]
+
+
+def test_an_unreachable_model_is_named_and_the_line_is_kept(app: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REHEARSAL_MODEL", "openai:some-model")
+    monkeypatch.setenv("REHEARSAL_BASE_URL", "http://127.0.0.1:9/v1")
+    start(app)
+    app.chat_input[0].set_value("I can't do Saturday.").run()
+    assert not app.exception
+    assert app.error and "127.0.0.1:9" in app.error[0].value and "send it again" in app.error[0].value
+    store = Store(Settings.from_env().store_path)
+    session_id = store.sessions()[0].id
+    assert [t["text"] for t in store.turns(session_id)][-1] == "I can't do Saturday."
+    assert [e["kind"] for e in store.events(session_id)] == ["model_error"]

@@ -84,7 +84,10 @@ def test_listening_lowers_and_blaming_raises_tension(scenario: Scenario) -> None
 
 def test_model_failure_mid_stream_names_endpoint_and_keeps_the_line(scenario: Scenario, tmp_path) -> None:
     failing = LangChainModel(
-        FakeListChatModel(responses=["Look, I really need someone for Saturday."], error_on_chunk_number=20),
+        FakeListChatModel(
+            responses=["Look, I really need someone for Saturday night, and you know I wouldn't ask otherwise."],
+            error_on_chunk_number=70,
+        ),
         model_id="fake-lc",
         endpoint="http://127.0.0.1:9/v1",
     )
@@ -95,7 +98,9 @@ def test_model_failure_mid_stream_names_endpoint_and_keeps_the_line(scenario: Sc
     turns = store.turns(session.id)
     assert [t["speaker"] for t in turns] == ["counterpart", "user"]
     assert turns[1]["text"] == "I can't do it this time."
-    assert store.events(session.id)[0]["kind"] == "model_error"
+    event = store.events(session.id)[0]
+    assert event["kind"] == "model_error"
+    assert event["detail"]["partial_reply"], "the part shown before the failure is kept, marked as partial"
     assert len(session.counterpart.lines) == 1, "the scene is restored so the line can be sent again"
 
 

@@ -38,3 +38,42 @@ def test_corrupt_file_is_refused_and_left_untouched(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="cannot be opened"):
         Store(path)
     assert path.read_bytes() == before
+
+
+def test_truncated_file_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = Store(path)
+    sid = store.create_session("x", "medium", "fake", "p")
+    for i in range(300):
+        store.add_turn(sid, i, "user", "a line of text " * 20, None, {})
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # a crash or a bad copy cut the file
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="cannot be opened"):
+        Store(path)
+    assert path.read_bytes() == before
+
+
+def test_a_crash_mid_write_loses_nothing_already_written(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "s.db"
+    script = f"""
+import os
+from pathlib import Path
+from rehearsal.store import Store
+store = Store(Path({str(path)!r}))
+sid = store.create_session("x", "medium", "fake", "p")
+for i in range(50):
+    store.add_turn(sid, i, "user", "line %d" % i, None, {{}})
+store.db.execute("BEGIN")
+store.db.execute("INSERT INTO turns VALUES (?, 50, 'user', 'never committed', NULL, '{{}}', 'now')", (sid,))
+os._exit(1)  # the process dies inside a transaction
+"""
+    subprocess.run([sys.executable, "-c", script], check=False)
+    store = Store(path)
+    turns = store.turns(store.sessions()[0].id)
+    assert [t["text"] for t in turns] == [f"line {i}" for i in range(50)]

@@ -97,7 +97,10 @@ def speak(session: Session, text: str, confirmed_roleplay: bool = False) -> None
             try:
                 st.write_stream(session.say(text, confirmed_roleplay=confirmed_roleplay))
             except RehearsalError as exc:
-                st.session_state["turn_error"] = f"{exc}. Your line is saved; send it again to retry."
+                st.session_state["turn_error"] = (
+                    f"{exc}. The reply was cut off (the part shown is kept in the record, marked as partial). "
+                    "Your line is saved; send it again to retry."
+                )
         st.rerun()
 
 
