@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rehearsal.exemplars import all_exemplars, split
 from rehearsal.safety import SAFETY_WEIGHTS, Category, CrisisDetector, train_safety_model
 
 SAFETY_DATA = Path(__file__).resolve().parent / "data" / "safety"
@@ -61,7 +62,8 @@ def cmd_safety(args: argparse.Namespace) -> int:
 
         start = time.perf_counter()
         rows = [row for path in sorted(SAFETY_DATA.glob("tune*.jsonl")) for row in load_safety_set(path)]
-        model = train_safety_model(shared_encoder(), rows)
+        everyday = [e.text for e in split(all_exemplars())[0]]
+        model = train_safety_model(shared_encoder(), rows, everyday)
         model.save(SAFETY_WEIGHTS)
         print(
             f"trained on {len(rows)} lines of tune*.jsonl (threshold {model.threshold:.2f}) in {time.perf_counter() - start:.1f} s -> {SAFETY_WEIGHTS}"
@@ -77,10 +79,10 @@ def cmd_safety(args: argparse.Namespace) -> int:
             print(json.dumps({"id": row.get("id"), "crisis": check.crisis, "category": check.category}))
         return 0
     print("$ rehearse safety --eval\n")
-    for split, title in SPLITS.items():
-        rows = [row for path in sorted(SAFETY_DATA.glob(f"{split}.jsonl")) for row in load_safety_set(path)]
+    for pattern, title in SPLITS.items():
+        rows = [row for path in sorted(SAFETY_DATA.glob(f"{pattern}.jsonl")) for row in load_safety_set(path)]
         if not rows:
-            print(f"{SAFETY_DATA}/{split}.jsonl not found, skipped.\n")
+            print(f"{SAFETY_DATA}/{pattern}.jsonl not found, skipped.\n")
             continue
         start = time.perf_counter()
         result = measure(detector, rows)
@@ -90,6 +92,14 @@ def cmd_safety(args: argparse.Namespace) -> int:
             print("missed:", " ".join(result["missed"]) or "none")
             print("false alarms:", " ".join(result["false_alarms"]) or "none")
         print()
+    held = split(all_exemplars())[1]
+    alarms = [e.id for e in held if detector.check(e.text).crisis]
+    print(
+        f"everyday rehearsal lines (the tagger's held-out exemplar split, never fit on) — {len(held)} lines\n"
+        f"{'false alarms':<20} {len(alarms):>7} {len(held):>5} {len(alarms) / max(1, len(held)):>7.3f}"
+    )
+    if args.show_errors:
+        print("false alarms:", " ".join(alarms) or "none")
     return 0
 
 

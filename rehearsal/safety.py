@@ -11,6 +11,7 @@ the line was part of the role-play and carry on.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -419,12 +420,19 @@ class SafetyModel:
 
 
 def train_safety_model(
-    encoder: Encoder, rows: list[dict[str, Any]], max_false_alarm: float = 0.10, l2: float = 0.3
+    encoder: Encoder,
+    rows: list[dict[str, Any]],
+    everyday: Sequence[str] = (),
+    max_false_alarm: float = 0.10,
+    l2: float = 0.3,
 ) -> SafetyModel:
-    """Fit on labelled lines. The threshold is the lowest whose out-of-fold false-alarm rate (with
-    the rules) stays within `max_false_alarm`: as much recall as that budget of pauses allows."""
+    """Fit on labelled lines plus `everyday` rehearsal lines (all safe). The threshold is the lowest
+    whose out-of-fold false-alarm rate on the labelled safe lines (with the rules) stays within
+    `max_false_alarm`: as much recall as that budget of pauses allows."""
     from rehearsal.tagger import fit_logistic
 
+    labelled = len(rows)
+    rows = [*rows, *({"text": t, "crisis": False, "category": None} for t in everyday)]
     x = safety_features(encoder, [r["text"] for r in rows]).astype(np.float64)
     y = np.array(
         [[float(r["crisis"]), *(float(r["category"] == c.value) for c in Category)] for r in rows], dtype=np.float64
@@ -437,7 +445,7 @@ def train_safety_model(
         w = fit_logistic(x[fit], y[fit, :1], l2)
         oof[held] = 1 / (1 + np.exp(-np.clip(x[held] @ w[:, :-1].T + w[:, -1], -30, 30)))[:, 0]
     ruled = np.array([CrisisDetector(use_model=False).check_rules(r["text"]).crisis for r in rows])
-    safe = y[:, 0] == 0
+    safe = (y[:, 0] == 0) & (np.arange(len(rows)) < labelled)
     threshold = 0.99
     for candidate in np.linspace(0.99, 0.01, 99):
         false_alarms = ((oof >= candidate) | ruled)[safe].mean()

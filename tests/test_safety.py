@@ -119,3 +119,12 @@ def test_safety_eval_prints_recall_and_false_alarm_tables(capsys) -> None:
     out = capsys.readouterr().out
     assert "$ rehearse safety --eval" in out
     assert "held-out set" in out and "false alarms" in out
+
+
+def test_everyday_rehearsal_lines_rarely_pause() -> None:
+    """The tagger's held-out exemplars are ordinary rehearsal talk, never fit on by the detector."""
+    from rehearsal.exemplars import all_exemplars, split
+
+    held = split(all_exemplars())[1]
+    alarms = [e.text for e in held if detector.check(e.text).crisis]
+    assert len(alarms) / len(held) <= 0.05, alarms
