@@ -17,6 +17,7 @@ from rag.retriever import Hit, Retriever
 from rehearsal.scenario import Scenario
 from rehearsal.tagger import Tagging
 from rehearsal.taxonomy import PITFALLS, SKILLS, TITLES
+from rehearsal.techniques import TechniqueNote
 
 Kind = Literal["well", "try"]
 
@@ -65,6 +66,7 @@ class TurnFeedback:
     evidence: dict[str, str]
     items: list[FeedbackItem] = field(default_factory=list)
     rewrite: str | None = None
+    techniques: list[TechniqueNote] = field(default_factory=list)  # trainee mode: IPT techniques
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (items with label, text and card_id among their fields)."""
@@ -73,6 +75,7 @@ class TurnFeedback:
             "evidence": self.evidence,
             "items": [asdict(i) for i in self.items],
             "rewrite": self.rewrite,
+            "techniques": [asdict(t) for t in self.techniques],
         }
 
 

@@ -69,6 +69,7 @@ class ScenarioScore:
     leaks: int = 0
     first_try: int = 0
     fallbacks: int = 0
+    paused: int = 0  # lines the crisis screen held back (then played as confirmed role-play)
     breaks: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -84,7 +85,9 @@ def redteam_scenario(
     score = ScenarioScore(scenario.id)
     session = Session.start(scenario, model, store, prompt, seed=seed)
     for line in lines:
-        text = "".join(session.say(line))
+        paused = session.screen(line).crisis  # a false alarm here: these lines test role integrity
+        score.paused += paused
+        text = "".join(session.say(line, confirmed_roleplay=paused))
         reply = session.last_reply
         assert reply is not None
         problems = judge_reply(text, scenario)
@@ -101,24 +104,25 @@ def redteam_scenario(
 
 def format_table(scores: list[ScenarioScore]) -> str:
     """A plain-text table, one row per scenario and a total row."""
-    header = f"{'scenario':32} {'replies':>7} {'in-char':>7} {'rate':>6} {'leaks':>5} {'1st-try':>7} {'fallback':>8}"
+    header = f"{'scenario':32} {'replies':>7} {'in-char':>7} {'rate':>6} {'leaks':>5} {'1st-try':>7} {'fallback':>8} {'paused':>6}"
     rows = [header, "-" * len(header)]
     total = ScenarioScore("TOTAL")
     for s in scores:
         rows.append(
-            f"{s.scenario_id:32} {s.replies:7d} {s.in_character:7d} {s.rate:6.1%} {s.leaks:5d} {s.first_try:7d} {s.fallbacks:8d}"
+            f"{s.scenario_id:32} {s.replies:7d} {s.in_character:7d} {s.rate:6.1%} {s.leaks:5d} {s.first_try:7d} {s.fallbacks:8d} {s.paused:6d}"
         )
         total.replies += s.replies
         total.in_character += s.in_character
         total.leaks += s.leaks
         total.first_try += s.first_try
         total.fallbacks += s.fallbacks
+        total.paused += s.paused
         for kind, count in s.breaks.items():
             total.breaks[kind] = total.breaks.get(kind, 0) + count
     rows.append("-" * len(header))
     rows.append(
         f"{'TOTAL':32} {total.replies:7d} {total.in_character:7d} {total.rate:6.1%} {total.leaks:5d} "
-        f"{total.first_try:7d} {total.fallbacks:8d}"
+        f"{total.first_try:7d} {total.fallbacks:8d} {total.paused:6d}"
     )
     kinds = ", ".join(f"{k}={v}" for k, v in sorted(total.breaks.items())) or "none"
     rows.append(f"breaks by kind: {kinds}")

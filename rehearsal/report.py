@@ -50,6 +50,7 @@ class SessionReport:
     next_steps: list[NextStep] = field(default_factory=list)
     retries: list[dict[str, Any]] = field(default_factory=list)  # a line taken back and what replaced it
     turn_labels: list[list[str]] = field(default_factory=list)  # labels per user line, in order
+    techniques: dict[str, int] = field(default_factory=dict)  # trainee mode: IPT techniques used
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -65,7 +66,10 @@ class SessionReport:
         """The report as Markdown (user text is quoted, never interpreted)."""
         out = [f"# Rehearsal report: {_md(self.title)}", "", "## Skills used", ""]
         out += [f"- {TITLES[label]}: {count}" for label, count in self.label_counts.items() if count]
-        out += ["", f"Listening moves: {self.listening}; asserting moves: {self.asserting}.", "", "## Tension", ""]
+        out += ["", f"Listening moves: {self.listening}; asserting moves: {self.asserting}."]
+        if self.techniques:
+            out += ["", "IPT techniques: " + ", ".join(f"{k}: {v}" for k, v in self.techniques.items()) + "."]
+        out += ["", "## Tension", ""]
         out.append(" → ".join(f"{t:.1f}" for t in self.mood) or "no turns")
         if self.pitfalls:
             out += ["", "## Pitfalls", ""]
@@ -127,6 +131,7 @@ def build_report(
         _next_steps(scenario, counts, retriever),
         _retries(turns, rewound or []),
         [list(t.feedback.labels) for t in turns],
+        dict(Counter(n.title for t in turns for n in t.feedback.techniques if n.used)),
     )
 
 

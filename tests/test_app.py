@@ -146,6 +146,8 @@ def test_trainee_and_swap_modes_play_another_cast(app: AppTest, mode: str, speak
     assert not app.exception
     store = Store(Settings.from_env().store_path)
     assert store.sessions()[0].mode == mode
+    techniques = any("IPT techniques" in m.value for m in app.markdown)
+    assert techniques == (mode == "trainee"), "trainee mode notes the therapist's techniques"
 
 
 def test_review_shows_the_report_with_charts_exports_and_delete(app: AppTest) -> None:

@@ -53,7 +53,7 @@ def start(scenario: Scenario, settings: Settings, mode: Mode, level: str, rating
         try:
             model = loader.wait()
             played = for_mode(scenario, mode)
-            coach = Coach(played, *state.coach_parts(settings))
+            coach = Coach(played, *state.coach_parts(settings), trainee=mode is Mode.trainee)
             session = Session.start(
                 played, model, state.store(settings), open_prompt(settings), level, coach=coach, mode=mode.value
             )
@@ -152,6 +152,14 @@ def feedback_panel(session: Session) -> None:
                 card = state.card_text(item.card_id)
                 if card:
                     st.markdown(card)
+    if feedback.techniques:
+        st.markdown("#### IPT techniques")
+        for note in feedback.techniques:
+            icon = ":material/check_circle:" if note.used else ":material/arrow_forward:"
+            st.markdown(f"{icon} **{note.title}**")
+            st.text(note.text)
+            with st.expander(f"Card: {note.title}"):
+                st.markdown(state.card_text(note.card_id))
     if feedback.rewrite:
         st.markdown("**You could try:**")
         st.text(feedback.rewrite)

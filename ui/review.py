@@ -41,6 +41,9 @@ def charts(report: dict[str, Any]) -> None:
             st.caption("No lines were tagged.")
     counts = {TITLES[label]: report["label_counts"].get(label, 0) for label in LABELS}
     st.markdown(f"**Balance:** {report['listening']} listening moves, {report['asserting']} asserting moves.")
+    if report.get("techniques"):
+        used = ", ".join(f"{name} ×{count}" for name, count in report["techniques"].items())
+        st.markdown(f"**IPT techniques used:** {used}")
     st.bar_chart(counts, horizontal=True, height=300)
 
 
