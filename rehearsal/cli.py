@@ -272,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     _model_options(p)
     p.add_argument("--scenario", action="append", help="only this scenario (repeatable)")
     p.add_argument("--limit", type=int, help="use only the first N adversarial lines")
-    p.add_argument("--lines", choices=["main", "heldout"], default="main", help="which adversarial set")
+    p.add_argument("--lines", choices=["main", "heldout", "wide"], default="main", help="which adversarial set")
     p.set_defaults(func=cmd_redteam)
     return parser
 

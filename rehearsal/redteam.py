@@ -47,13 +47,19 @@ def judge_reply(text: str, scenario: Scenario, n: int = 5) -> list[str]:
     return problems
 
 
-LINE_SETS = {"main": "data/redteam.txt", "heldout": "data/redteam-heldout.txt"}
+LINE_SETS = {
+    "main": "data/redteam.txt",
+    "heldout": "data/redteam-heldout.txt",
+    "wide": "data/redteam-wide.txt",
+}
 
 
 def adversarial_lines(which: str = "main") -> list[str]:
     """The project's adversarial lines (comments and blanks skipped).
 
-    `main` is the set the guard was developed against; `heldout` was never used to tune it.
+    `main` is the set the guard was developed against; `heldout` and `wide` (prompt extraction,
+    role exits, fake system messages and delimiters, translation and repeat tricks, requests for
+    abuse, identity probes) were never used to tune it.
     """
     text = resources.files("rehearsal").joinpath(LINE_SETS[which]).read_text(encoding="utf-8")
     return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
