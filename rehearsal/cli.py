@@ -91,6 +91,8 @@ def _start(args: argparse.Namespace) -> tuple[Session, Settings]:
     coach = None if args.no_feedback else build_coach(scenario, settings)
     model = get_model(settings)
     store = Store(settings.store_path)
+    if settings.retention_days is not None:
+        store.purge_older_than(settings.retention_days)
     prompt = open_prompt(settings, args.prompt)
     return Session.start(scenario, model, store, prompt, args.level, args.seed, coach), settings
 

@@ -24,6 +24,7 @@ ENV_VARS = {
     "threads": "REHEARSAL_THREADS",
     "chroma_url": "REHEARSAL_CHROMA_URL",
     "region": "REHEARSAL_REGION",
+    "retention_days": "REHEARSAL_RETENTION_DAYS",
 }
 
 
@@ -43,6 +44,7 @@ class Settings:
     timeout: float = 120.0
     threads: int = 2
     chroma_url: str | None = None
+    retention_days: float | None = None  # delete sessions older than this many days (None: keep)
     region: str = "international"  # which crisis lines to show (rehearsal/data/crisis_resources.yaml)
     scenario_dirs: tuple[Path, ...] = (PROJECT_ROOT / "scenarios",)
     prompts_dir: Path = PROJECT_ROOT / "prompts"
@@ -59,8 +61,12 @@ class Settings:
         try:
             values["timeout"] = float(str(values.get("timeout", 120.0)))
             values["threads"] = int(str(values.get("threads", 2)))
+            if values.get("retention_days") is not None:
+                values["retention_days"] = float(str(values["retention_days"]))
         except ValueError as exc:
-            raise ConfigError(f"REHEARSAL_TIMEOUT / REHEARSAL_THREADS must be numbers: {exc}") from None
+            raise ConfigError(
+                f"REHEARSAL_TIMEOUT / REHEARSAL_THREADS / REHEARSAL_RETENTION_DAYS must be numbers: {exc}"
+            ) from None
         values["data_dir"] = Path(str(values["data_dir"])).expanduser()
         settings = cls(**values)  # type: ignore[arg-type]
         user_scenarios = settings.data_dir / "scenarios"

@@ -11,7 +11,7 @@ import sqlite3
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +180,15 @@ class Store:
     def delete_session(self, session_id: str) -> None:
         """Remove one session with its turns and events."""
         self._write("DELETE FROM sessions WHERE id = ?", (session_id,))
+
+    def purge_older_than(self, days: float) -> int:
+        """Delete sessions started more than `days` ago (the retention setting); returns how many."""
+        cutoff = (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="seconds")
+        old = self.db.execute("SELECT COUNT(*) FROM sessions WHERE started_at < ?", (cutoff,)).fetchone()[0]
+        if old:
+            self._write("DELETE FROM sessions WHERE started_at < ?", (cutoff,))
+            self.db.execute("VACUUM")
+        return int(old)
 
     def delete_all(self) -> None:
         """Remove every session, then compact the file so deleted text is not left on disk."""

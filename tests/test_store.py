@@ -77,3 +77,15 @@ os._exit(1)  # the process dies inside a transaction
     store = Store(path)
     turns = store.turns(store.sessions()[0].id)
     assert [t["text"] for t in turns] == [f"line {i}" for i in range(50)]
+
+
+def test_retention_deletes_only_sessions_past_the_period(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    old = store.create_session("x", "medium", "fake", "p")
+    new = store.create_session("y", "medium", "fake", "p")
+    store.add_turn(old, 0, "user", "an old line", None, {})
+    store.db.execute("UPDATE sessions SET started_at = '2020-01-01T00:00:00+00:00' WHERE id = ?", (old,))
+    assert store.purge_older_than(30) == 1
+    assert [s.id for s in store.sessions()] == [new]
+    assert store.turns(old) == []
+    assert b"an old line" not in (tmp_path / "s.db").read_bytes()

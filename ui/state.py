@@ -112,8 +112,11 @@ def coach_parts(settings: Settings) -> tuple[SkillTagger, ChromaRetriever]:
 
 @st.cache_resource(show_spinner=False)
 def store(settings: Settings) -> Store:
-    """One connection to the session store per process."""
-    return Store(settings.store_path)
+    """One connection to the session store per process; sessions past the retention period go."""
+    opened = Store(settings.store_path)
+    if settings.retention_days is not None:
+        opened.purge_older_than(settings.retention_days)
+    return opened
 
 
 def library(settings: Settings) -> Library:
