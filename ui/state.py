@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from rehearsal.scenarios import Library, load_library
+from rehearsal.scenarios import Library, load_library, scenario_files
 from rehearsal.settings import Settings
 from rehearsal.store import Store
 
@@ -120,8 +120,18 @@ def store(settings: Settings) -> Store:
 
 
 def library(settings: Settings) -> Library:
-    """The scenario library, read fresh on each run (files are small; edits show at once)."""
-    return load_library(settings.scenario_dirs)
+    """The scenario library; read again only when a scenario file is added, removed or changed."""
+    files = scenario_files(settings.scenario_dirs)
+    signature = tuple(
+        (str(path), path.stat().st_mtime_ns, path.stat().st_size) if path.exists() else (str(path), 0, 0)
+        for path in files
+    )
+    return _library(signature, settings.scenario_dirs)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _library(signature: tuple[tuple[str, int, int], ...], dirs: tuple[Path, ...]) -> Library:
+    return load_library(dirs)
 
 
 def get(key: str, default: Any = None) -> Any:
