@@ -21,6 +21,7 @@ class ProgressRow:
     calmer: bool
     distress_change: int | None
     confidence_change: int | None
+    label_rates: dict[str, float]  # per label: share of the session's lines that showed it
 
 
 def progress_rows(store: Store) -> list[ProgressRow]:
@@ -48,6 +49,7 @@ def progress_rows(store: Store) -> list[ProgressRow]:
                 len(mood) > 1 and mood[-1] < mood[0],
                 ratings["after"]["distress"] - ratings["before"]["distress"] if both else None,
                 ratings["after"]["confidence"] - ratings["before"]["confidence"] if both else None,
+                {label: count / lines for label, count in report.get("label_counts", {}).items()},
             )
         )
     return rows

@@ -183,6 +183,15 @@ def test_progress_tracks_finished_sessions_and_ratings(app: AppTest) -> None:
     app.switch_page("ui/progress.py").run()
     assert not app.exception
     assert any("**2** finished sessions" in m.value for m in app.markdown)
+    assert app.multiselect[0].value == [
+        "reflection",
+        "open_question",
+        "validation",
+        "i_statement",
+        "request",
+        "boundary",
+    ]
+    assert len(app.get("arrow_vega_lite_chart")) + len(app.get("vega_lite_chart")) >= 2
 
 
 def test_author_validates_live_previews_and_saves(app: AppTest, data_dir: Path) -> None:

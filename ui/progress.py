@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from rehearsal.progress import progress_rows
+from rehearsal.taxonomy import LABELS, SKILLS, TITLES
 from ui import state
 
 
@@ -29,6 +30,17 @@ def page() -> None:
         height=260,
         color=["#2e7d32", "#1565c0", "#c62828"],
     )
+    st.markdown("**Skill by skill**")
+    chosen = st.multiselect(
+        "Skills and pitfalls to follow", list(LABELS), default=list(SKILLS), format_func=lambda label: TITLES[label]
+    )
+    if chosen:
+        st.line_chart(
+            {TITLES[label]: [r.label_rates.get(label, 0.0) for r in rows] for label in chosen},
+            x_label="session",
+            y_label="share of lines",
+            height=260,
+        )
     calmer = sum(r.calmer for r in rows)
     st.markdown(f"**{len(rows)}** finished sessions; the counterpart ended calmer than it started in **{calmer}**.")
     rated = [r for r in rows if r.distress_change is not None]
