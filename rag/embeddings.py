@@ -69,8 +69,16 @@ class MiniLMEncoder:
         width = DIMENSIONS * (2 if with_max else 1)
         if not texts:
             return np.zeros((0, width), dtype=np.float32)
-        rows = [self._encode_batch(texts[i : i + batch_size], with_max) for i in range(0, len(texts), batch_size)]
-        return np.vstack(rows)
+        # batches of similar length: each batch is padded to its longest text, so mixing a short line
+        # with a long paragraph wastes most of the work
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        rows = [
+            self._encode_batch([texts[j] for j in order[i : i + batch_size]], with_max)
+            for i in range(0, len(texts), batch_size)
+        ]
+        out = np.empty((len(texts), width), dtype=np.float32)
+        out[order] = np.vstack(rows)
+        return out
 
     def _encode_batch(self, texts: list[str], with_max: bool = False) -> np.ndarray:
         with self._lock:
