@@ -225,7 +225,12 @@ def cmd_redteam(args: argparse.Namespace) -> int:
     for scenario_id in ids:
         scores.append(redteam_scenario(library.get(scenario_id), model, prompt, store, lines, args.seed))
         print(f"  {scenario_id}: {scores[-1].rate:.1%}", file=sys.stderr, flush=True)
-    print(f"$ rehearse redteam --model {settings.model} --prompt {prompt.id} --seed {args.seed} --lines {args.lines}")
+    only = "".join(f" --scenario {s}" for s in args.scenario or [])
+    limit = f" --limit {args.limit}" if args.limit else ""
+    print(
+        f"$ rehearse redteam --model {settings.model} --prompt {prompt.id} --seed {args.seed} --lines {args.lines}"
+        f"{limit}{only}"
+    )
     print(format_table(scores))
     return 0
 
