@@ -39,7 +39,7 @@ class Session:
     rewound: list[ReportTurn] = field(default_factory=list)  # lines taken back, kept for the report
     _spoken: list[tuple[int, int]] = field(default_factory=list)  # store idx of each (user, reply) pair
     safety: CrisisDetector = field(default_factory=CrisisDetector)
-    paused: SafetyCheck | None = None  # set when a line was held back for safety
+    _screened: tuple[str, SafetyCheck] | None = None  # the last line screened, so say() need not redo it
 
     @classmethod
     def start(
@@ -76,8 +76,8 @@ class Session:
     def screen(self, user_text: str) -> SafetyCheck:
         """Crisis check on a line before anything else sees it; a hit is recorded as a flag only."""
         check = self.safety.check(user_text)
+        self._screened = (user_text, check)
         if check.crisis:
-            self.paused = check
             self.store.add_event(self.id, self.next_idx, "safety", {"crisis": True, "category": str(check.category)})
         return check
 
@@ -90,11 +90,14 @@ class Session:
         already stored, the failure is recorded as an event naming the endpoint, and the ModelError
         propagates for the edge to show.
         """
+        screened, self._screened = self._screened, None
         if confirmed_roleplay:
             self.store.add_event(self.id, self.next_idx, "safety_confirmed_roleplay", {})
-            self.paused = None
-        elif (check := self.screen(user_text)).crisis:
-            raise CrisisDetected(check)
+        else:
+            # an edge that already screened this line (to pause before showing anything) is not charged twice
+            check = screened[1] if screened and screened[0] == user_text else self.screen(user_text)
+            if check.crisis:
+                raise CrisisDetected(check)
         user_idx = self._record("user", user_text, None, {})
         model = self.counterpart.model
         shown: list[str] = []

@@ -128,3 +128,24 @@ def test_everyday_rehearsal_lines_rarely_pause() -> None:
     held = split(all_exemplars())[1]
     alarms = [e.text for e in held if detector.check(e.text).crisis]
     assert len(alarms) / len(held) <= 0.05, alarms
+
+
+def test_a_line_screened_by_the_edge_is_not_screened_again(scenario: Scenario, settings: Settings) -> None:
+    calls: list[str] = []
+
+    class Counting(CrisisDetector):
+        def check(self, text: str):  # type: ignore[no-untyped-def]
+            calls.append(text)
+            return super().check(text)
+
+    session = Session.start(
+        scenario,
+        QueuedModel(),
+        Store(settings.store_path),
+        load_prompt(settings.prompts_dir, "counterpart.screenplay.v1"),
+    )
+    session.safety = Counting()
+    assert not session.screen("I can't do Saturday.").crisis
+    "".join(session.say("I can't do Saturday."))
+    "".join(session.say("Can we talk on Monday?"))
+    assert calls == ["I can't do Saturday.", "Can we talk on Monday?"]
