@@ -24,6 +24,11 @@ def load_safety_set(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def load_split(pattern: str) -> list[dict[str, Any]]:
+    """Every labelled line in the files matching `pattern` (e.g. "tune*"), in file order."""
+    return [row for path in sorted(SAFETY_DATA.glob(f"{pattern}.jsonl")) for row in load_safety_set(path)]
+
+
 def measure(detector: CrisisDetector, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Recall per category and overall, false-alarm rate, and the misses (ids only)."""
     verdicts = {row["id"]: detector.check(row["text"]) for row in rows}
@@ -61,7 +66,7 @@ def cmd_safety(args: argparse.Namespace) -> int:
         from rag.embeddings import shared_encoder
 
         start = time.perf_counter()
-        rows = [row for path in sorted(SAFETY_DATA.glob("tune*.jsonl")) for row in load_safety_set(path)]
+        rows = load_split("tune*")
         everyday = [e.text for e in split(all_exemplars())[0]]
         model = train_safety_model(shared_encoder(), rows, everyday)
         model.save(SAFETY_WEIGHTS)
@@ -80,7 +85,7 @@ def cmd_safety(args: argparse.Namespace) -> int:
         return 0
     print("$ rehearse safety --eval\n")
     for pattern, title in SPLITS.items():
-        rows = [row for path in sorted(SAFETY_DATA.glob(f"{pattern}.jsonl")) for row in load_safety_set(path)]
+        rows = load_split(pattern)
         if not rows:
             print(f"{SAFETY_DATA}/{pattern}.jsonl not found, skipped.\n")
             continue

@@ -33,7 +33,7 @@ def progress_rows(store: Store) -> list[ProgressRow]:
         if report is None:
             continue
         lines = max(1, len(report.get("turn_labels", [])))
-        pitfalls = sum(len(p) for p in [report.get("pitfalls", [])])
+        pitfalls = len(report.get("pitfalls", []))
         mood = report.get("mood", [])
         ratings = {e["detail"]["when"]: e["detail"] for e in store.events(info.id) if e["kind"] == "rating"}
         both = "before" in ratings and "after" in ratings

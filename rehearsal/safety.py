@@ -388,11 +388,10 @@ def safety_features(encoder: Encoder, texts: list[str]) -> np.ndarray:
     """MiniLM mean and max embeddings, hashed word n-grams, and the rule verdict per category."""
     from rehearsal.tagger import ngram_features
 
-    vectors = encoder.encode([normalise(t) for t in texts], with_max=True)
-    grams = np.array([ngram_features(normalise(t)) for t in texts], dtype=np.float32)
-    rules = np.array(
-        [[1.0 if PATTERNS[c].search(normalise(t)) else 0.0 for c in Category] for t in texts], dtype=np.float32
-    )
+    flat = [normalise(t) for t in texts]
+    vectors = encoder.encode(flat, with_max=True)
+    grams = np.array([ngram_features(f) for f in flat], dtype=np.float32)
+    rules = np.array([[1.0 if PATTERNS[c].search(f) else 0.0 for c in Category] for f in flat], dtype=np.float32)
     return np.hstack([vectors * 4, grams * 2, rules]).astype(np.float32)
 
 

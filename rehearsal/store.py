@@ -53,6 +53,9 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+SESSION_COLUMNS = "id, scenario_id, level, mode, model_id, prompt_id, started_at, ended_at"  # = SessionInfo's fields
+
+
 @dataclass(frozen=True)
 class SessionInfo:
     """One stored session's header."""
@@ -143,9 +146,7 @@ class Store:
 
     def sessions(self) -> list[SessionInfo]:
         """All sessions, newest first."""
-        rows = self.db.execute(
-            "SELECT id, scenario_id, level, mode, model_id, prompt_id, started_at, ended_at FROM sessions ORDER BY started_at DESC, rowid DESC"
-        )
+        rows = self.db.execute(f"SELECT {SESSION_COLUMNS} FROM sessions ORDER BY started_at DESC, rowid DESC")
         return [SessionInfo(*row) for row in rows]
 
     def turns(self, session_id: str) -> list[dict[str, Any]]:
@@ -160,7 +161,7 @@ class Store:
     def session(self, session_id: str) -> SessionInfo | None:
         """One session's header, or None."""
         row = self.db.execute(
-            "SELECT id, scenario_id, level, mode, model_id, prompt_id, started_at, ended_at FROM sessions WHERE id = ?",
+            f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?",
             (session_id,),
         ).fetchone()
         return SessionInfo(*row) if row else None

@@ -176,7 +176,7 @@ def controls(session: Session, settings: Settings) -> None:
         st.rerun()
     if cols[1].button("What could I say?", icon=":material/lightbulb:", use_container_width=True):
         _tagger, retriever = state.coach_parts(settings)
-        used = {label for t in session.turns for label in t.feedback.labels}
+        used = session.coach.used if session.coach else set()
         last = session.last_feedback.labels if session.last_feedback else []
         st.session_state["hint"] = suggest(session.counterpart.scenario, used, last, retriever)
         st.rerun()
