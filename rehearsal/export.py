@@ -66,5 +66,9 @@ def to_markdown(data: dict[str, Any], counterpart: str = "Counterpart") -> str:
         )
     if data["report"]:
         report = report_from_dict(data["report"]).to_markdown()
-        out += ["", report.replace("# Rehearsal report", "## Report", 1).replace("\n## ", "\n### ")]
+        report = report.replace("# Rehearsal report", "## Report", 1).replace("\n## ", "\n### ")
+        if note := data.get("report_note"):  # a session never ended: the report was built from its lines
+            heading, _, body = report.partition("\n")
+            report = f"{heading}\n\n*{_md(note)}*\n{body}"
+        out += ["", report]
     return "\n".join(out) + "\n"

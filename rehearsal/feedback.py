@@ -78,6 +78,17 @@ class TurnFeedback:
             "techniques": [asdict(t) for t in self.techniques],
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TurnFeedback:
+        """Feedback as stored with a turn (the inverse of `as_dict`)."""
+        return cls(
+            list(data.get("labels", [])),
+            dict(data.get("evidence", {})),
+            [FeedbackItem(**item) for item in data.get("items", [])],
+            data.get("rewrite"),
+            [TechniqueNote(**note) for note in data.get("techniques", [])],
+        )
+
 
 @functools.cache
 def _cards_by_id() -> dict[str, Card]:

@@ -1,11 +1,15 @@
 """The end-of-session report: counts per label, listening vs asserting, pitfalls with the exact
-lines, the mood trajectory, the scenario's goals met or not, and next steps citing cards."""
+lines, the mood trajectory, the scenario's goals met or not, and next steps citing cards.
+
+A session left without ending (tab closed, crash) has no stored report; `report_from_turns`
+builds the same report from the lines the store kept."""
 
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from rag.retriever import Retriever
@@ -173,3 +177,52 @@ def report_from_dict(data: dict[str, Any]) -> SessionReport:
     """Rebuild a report stored as JSON (the inverse of `as_dict`)."""
     fields = {**data, "next_steps": [NextStep(**s) for s in data.get("next_steps", [])]}
     return SessionReport(**fields)
+
+
+def report_from_turns(
+    scenario: Scenario,
+    level: str,
+    turns: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+    retriever: Retriever,
+) -> SessionReport:
+    """The report of a session that was never ended, from its stored lines and events.
+
+    `turns` and `events` are as `Store.turns` and `Store.events` give them. Each answered user
+    line has its feedback on the reply's record; a user line with no reply (the model failed)
+    has none and is left out. Lines taken back are matched with what replaced them by replaying
+    the rewind events: a rewind always takes back the latest standing line.
+    """
+    answered = _answered(turns)
+    known = {user_idx for user_idx, _ in answered}
+    pending = deque(e["turn_idx"] for e in events if e["kind"] == "rewind" and e["turn_idx"] in known)
+    standing: list[tuple[int, ReportTurn]] = []
+    rewound: list[ReportTurn] = []
+
+    def take_back() -> None:
+        while pending and standing and pending[0] == standing[-1][0]:
+            pending.popleft()
+            rewound.append(standing.pop()[1])
+
+    for user_idx, turn in answered:
+        take_back()
+        standing.append(
+            (user_idx, ReportTurn(len(standing) + 1, turn.user, turn.counterpart, turn.tension, turn.feedback))
+        )
+    take_back()
+    opening = turns[0]["tension"] if turns and turns[0]["speaker"] == "counterpart" else None
+    start = opening if opening is not None else getattr(scenario.difficulty, level).starting_tension
+    return build_report(scenario, start, [t for _, t in standing], retriever, rewound)
+
+
+def _answered(turns: list[dict[str, Any]]) -> list[tuple[int, ReportTurn]]:
+    """Each user line that was answered with feedback, by the user line's store index (turn numbers unset)."""
+    out = []
+    for said, reply in pairwise(turns):
+        feedback = reply["meta"].get("feedback")
+        if said["speaker"] == "user" and reply["speaker"] == "counterpart" and feedback is not None:
+            tension = reply["tension"] if reply["tension"] is not None else 0.0
+            out.append(
+                (said["idx"], ReportTurn(0, said["text"], reply["text"], tension, TurnFeedback.from_dict(feedback)))
+            )
+    return out

@@ -7,10 +7,13 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from rehearsal.export import session_data
+from rehearsal.export import session_data, to_markdown
+from rehearsal.modes import for_mode
+from rehearsal.report import report_from_turns
+from rehearsal.scenarios import load_scenario
 from rehearsal.settings import Settings
 from rehearsal.store import Store
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SCENARIOS
 
 APP = str(ROOT / "app.py")
 
@@ -165,6 +168,35 @@ def test_review_shows_the_report_with_charts_exports_and_delete(app: AppTest) ->
     button(app, "Yes, delete it").click().run()  # type: ignore[attr-defined]
     assert not app.exception
     assert Store(Settings.from_env().store_path).sessions() == []
+
+
+def test_review_rebuilds_the_report_of_a_session_left_without_ending(app: AppTest) -> None:
+    start(app, mode="swap")
+    app.chat_input[0].set_value("You never listen, you're useless.").run()
+    button(app, "Take back").click().run()  # type: ignore[attr-defined]
+    for line in ("I can't do Saturday, but I could ask around for you.", "It sounds like you're stuck."):
+        app.chat_input[0].set_value(line).run()
+    session = app.session_state["session"]
+    would_have_stored = session.report().as_dict()
+    later = AppTest.from_file(APP, default_timeout=120)  # the tab was closed: a new browser session
+    later.run()
+    later.switch_page("ui/review.py").run()
+    assert not later.exception
+    assert any("Not ended — report built from the 2 turns saved" in i.value for i in later.info)
+    shown = " ".join(m.value for m in later.markdown)
+    assert "Second tries" in shown and "Goals" in shown and "Next steps" in shown, shown
+    assert any(t.startswith("Turn 1, first try: You never listen") for t in texts(later)), texts(later)
+    assert len(later.get("arrow_vega_lite_chart")) >= 2 or len(later.get("vega_lite_chart")) >= 2
+    store = Store(Settings.from_env().store_path)
+    info = store.sessions()[0]
+    assert info.ended_at is None and store.reports() == {}, "reviewing does not end the session"
+    played = for_mode(load_scenario(SCENARIOS / "boss-extra-shifts.yaml"), info.mode)
+    retriever = session.coach.retriever
+    rebuilt = report_from_turns(played, info.level, store.turns(info.id), store.events(info.id), retriever)
+    assert rebuilt.as_dict() == would_have_stored, "the same report Session.end() would have kept"
+    note = "Not ended — report built from the 2 turns saved."
+    exported = to_markdown({**session_data(store, info.id), "report": rebuilt.as_dict(), "report_note": note})
+    assert "## Report: Swap roles" in exported and f"*{note}*" in exported
 
 
 def test_review_and_progress_with_no_sessions_say_what_to_do(app: AppTest) -> None:

@@ -7,7 +7,10 @@ from typing import Any
 import streamlit as st
 
 from rehearsal.export import session_data, to_json, to_markdown
-from rehearsal.report import report_from_dict
+from rehearsal.modes import for_mode
+from rehearsal.report import SessionReport, report_from_dict, report_from_turns
+from rehearsal.scenarios import Library
+from rehearsal.settings import Settings
 from rehearsal.store import SessionInfo, Store
 from rehearsal.taxonomy import ASSERTING, LABELS, LISTENING, PITFALLS, TITLES
 from ui import state
@@ -16,7 +19,7 @@ from ui.widgets import escape
 
 def _label(info: SessionInfo, titles: dict[str, str]) -> str:
     when = info.started_at.replace("T", " ")[:16]
-    done = "" if info.ended_at else " (not finished)"
+    done = "" if info.ended_at else " (not ended)"
     return f"{when} · {titles.get(info.scenario_id, info.scenario_id)} · {info.mode}{done}"
 
 
@@ -80,6 +83,17 @@ def report_view(report_data: dict[str, Any]) -> None:
                 st.markdown(state.card_text(step.card_id))
 
 
+def unended_report(settings: Settings, library: Library, store: Store, info: SessionInfo) -> SessionReport | None:
+    """The report of a session left without ending, built from its stored lines (None if it cannot be)."""
+    if info.scenario_id not in library.scenarios:
+        return None
+    scenario = for_mode(library.scenarios[info.scenario_id], info.mode)
+    report = report_from_turns(
+        scenario, info.level, store.turns(info.id), store.events(info.id), state.retriever(settings)
+    )
+    return report if report.turn_labels else None
+
+
 def rating_after(store: Store, session_id: str, ratings: list[dict[str, Any]]) -> None:
     """The optional after-rating, next to the before-rating if there was one."""
     before = next((r for r in ratings if r["when"] == "before"), None)
@@ -126,8 +140,15 @@ def page() -> None:
     )
     if data["report"]:
         report_view(data["report"])
+    elif rebuilt := unended_report(settings, library, store, by_id[chosen]):
+        n = len(rebuilt.turn_labels)
+        note = f"Not ended — report built from the {n} {'turn' if n == 1 else 'turns'} saved."
+        st.info(f":material/history: **{note}** The session was left without finishing it; this covers what was said.")
+        data = {**data, "report": rebuilt.as_dict(), "report_note": note}
+        report_view(data["report"])
     else:
-        st.caption("This session was not finished, so it has no report; its transcript is below.")
+        why = "has no answered lines" if by_id[chosen].scenario_id in library.scenarios else "its scenario is gone"
+        st.caption(f"This session was not ended and {why}, so it has no report; its transcript is below.")
     rating_after(store, chosen, data["ratings"])
     with st.expander("Transcript"):
         for turn in data["turns"]:

@@ -104,10 +104,17 @@ def model_loader(settings: Settings) -> ModelLoader:
 @st.cache_resource(show_spinner=False)
 def coach_parts(settings: Settings) -> tuple[SkillTagger, ChromaRetriever]:
     """The skill tagger and the card index, loaded once per process."""
-    from rag.retriever import ChromaRetriever
     from rehearsal.tagger import load_tagger
 
-    return load_tagger(), ChromaRetriever(settings.index_dir, settings.chroma_url)
+    return load_tagger(), retriever(settings)
+
+
+@st.cache_resource(show_spinner=False)
+def retriever(settings: Settings) -> ChromaRetriever:
+    """The card index alone (the review page needs no tagger), opened once per process."""
+    from rag.retriever import ChromaRetriever
+
+    return ChromaRetriever(settings.index_dir, settings.chroma_url)
 
 
 @st.cache_resource(show_spinner=False)
