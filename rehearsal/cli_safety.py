@@ -16,6 +16,7 @@ SAFETY_DATA = Path(__file__).resolve().parent / "data" / "safety"
 SPLITS = {
     "tune*": "tuning set, tune*.jsonl (rules written and model fit on it)",
     "test": "held-out set, test.jsonl (never fit on; rules not written from it)",
+    "test-2": "second held-out set, test-2.jsonl (written before the last round of tuning; never fit on, never read for rules)",
 }
 
 
