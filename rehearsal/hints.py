@@ -1,15 +1,28 @@
 """ "What could I say?": a next move for the user, with a sentence stem and the card behind it.
 
-No model needed: the move is the first skill in focus the user has not used yet (or, after a
+The move needs no model: it is the first skill in focus the user has not used yet (or, after a
 pitfall, the skill that repairs it), phrased as a stem the user finishes in their own words.
+When a capable remote model plays the counterpart, it is also asked for one line in the user's
+voice that makes the move (`prompts/hint.v1.md`). The line is checked in code and dropped on any
+doubt, failure or timeout: the stem and the card always stand.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
+from difflib import SequenceMatcher
+from pathlib import Path
 
 from rag.retriever import Retriever
+from rehearsal.guard import GuardContext, find_violations
+from rehearsal.models.base import ChatModel, Generation, Message
+from rehearsal.prompts import PromptTemplate, load_prompt
 from rehearsal.scenario import Scenario
+from rehearsal.scene import sanitize_line
 from rehearsal.taxonomy import TITLES
 
 STEMS = {
@@ -36,6 +49,11 @@ REPAIR = {
     "stonewalling": "request",
     "passive": "boundary",
 }
+HINT_PROMPT = "hint.v1"
+PHRASE_SECONDS = 10.0  # a hint is worth a short wait, not the model's full request timeout
+PHRASE_OPTIONS = Generation(max_tokens=80, temperature=0.7, stop=("\n\n",))
+MAX_WORDS = 40
+RECENT_LINES = 12
 
 
 @dataclass(frozen=True)
@@ -48,6 +66,7 @@ class Hint:
     stem: str
     card_id: str
     card_title: str
+    line: str | None = None  # the move as one line in the user's voice, from a capable model
 
 
 def suggest(scenario: Scenario, used: set[str], last_labels: list[str], retriever: Retriever) -> Hint:
@@ -65,3 +84,104 @@ def suggest(scenario: Scenario, used: set[str], last_labels: list[str], retrieve
         hits[0].card_id if hits else "",
         hits[0].title if hits else "",
     )
+
+
+def is_capable(model: ChatModel) -> bool:
+    """Can this model phrase a line for the user? Remote models (OpenAI or a compatible server) can;
+    the embedded 1.5B/0.5B models slip out of the user's voice, and the fakes only replay lines."""
+    return model.model_id.startswith("openai:")
+
+
+def phrase(
+    hint: Hint,
+    scenario: Scenario,
+    transcript: Sequence[tuple[str, str]],
+    model: ChatModel,
+    prompts_dir: Path,
+    seconds: float = PHRASE_SECONDS,
+) -> Hint:
+    """The hint with one line in the user's voice when a capable model gives a good one, else as it was.
+
+    `transcript` is the conversation so far as (speaker, text) pairs, speaker "user" or "counterpart".
+    """
+    if not is_capable(model):
+        return hint
+    messages = hint_messages(load_prompt(prompts_dir, HINT_PROMPT), scenario, transcript, hint)
+    answer = _ask(model, messages, seconds)
+    said = [text for speaker, text in transcript if speaker == "counterpart"]
+    line = checked_line(answer, scenario, said) if answer is not None else None
+    return replace(hint, line=line) if line else hint
+
+
+def hint_messages(
+    prompt: PromptTemplate, scenario: Scenario, transcript: Sequence[tuple[str, str]], hint: Hint
+) -> list[Message]:
+    """The request for one line: who the user is and the move in the system message, the scene after it."""
+    persona = scenario.persona
+    values = {
+        "user_role": scenario.user_role,
+        "situation": scenario.situation,
+        "user_goal": scenario.user_goal,
+        "name": persona.name,
+        "relationship": persona.relationship,
+        "move": hint.title,
+        "why": hint.why,
+        "stem": hint.stem,
+    }
+    labels = {"counterpart": persona.name.upper(), "user": scenario.user_name.upper()}
+    script = "\n".join(f"{labels[speaker]}: {sanitize_line(text)}" for speaker, text in transcript[-RECENT_LINES:])
+    return [
+        Message("system", prompt.render("system", values)),
+        Message("user", prompt.render("scene", {"scene": script})),
+    ]
+
+
+def _ask(model: ChatModel, messages: list[Message], seconds: float) -> str | None:
+    """The model's whole answer, or None if it failed or took longer than `seconds`."""
+    answer: Future[str] = Future()
+
+    def run() -> None:
+        try:
+            answer.set_result("".join(model.stream(messages, PHRASE_OPTIONS)))
+        except Exception as exc:
+            answer.set_exception(exc)
+
+    # a daemon thread, so a stalled server costs the user `seconds`, not the model's request timeout
+    threading.Thread(target=run, name="hint-phrasing", daemon=True).start()
+    try:
+        return answer.result(timeout=seconds)
+    except Exception:  # the line is optional: whatever went wrong (ModelError, timeout), the stem stands
+        return None
+
+
+_QUOTES = "\"'“”‘’«»"
+_LEADING_LABEL = re.compile(r"^\W*[^\W\d_][\w'.-]*(?: [^\W\d_][\w'.-]*){0,2}\s*:")
+_SENTENCE_END = re.compile(r"[.!?]+(?=[\s\"'”’)]|$)")
+_WORD = re.compile(r"[\w']+")
+
+
+def checked_line(answer: str, scenario: Scenario, counterpart_lines: Sequence[str]) -> str | None:
+    """The answer as a line the user could say as it stands, or None.
+
+    It must be one line of one or two sentences under MAX_WORDS words, with no speaker label or
+    placeholder, pass the counterpart's own guard from the user's side (no AI or assistant voice,
+    no talk of prompts or role-play, no markup, not speaking as the other person, no echo), and not
+    copy anything the other person said.
+    """
+    line = answer.strip().strip(_QUOTES).strip()
+    if not line or "\n" in line or len(line.split()) > MAX_WORDS or "…" in line:
+        return None
+    if _LEADING_LABEL.match(line) or len(_SENTENCE_END.findall(line)) > 2:
+        return None
+    user_side = GuardContext(scenario.user_name, scenario.persona.name, previous=tuple(counterpart_lines))
+    if find_violations(line, user_side) or any(_copies(line, said) for said in counterpart_lines):
+        return None
+    return line
+
+
+def _copies(line: str, said: str) -> bool:
+    """Is `line` the other person's words again (nearly the same, or a long stretch of them)?"""
+    ours, theirs = " ".join(_WORD.findall(line.lower())), " ".join(_WORD.findall(said.lower()))
+    if not ours or not theirs:
+        return False
+    return SequenceMatcher(None, ours, theirs).ratio() >= 0.8 or (len(ours.split()) >= 6 and ours in theirs)

@@ -8,9 +8,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from rehearsal.export import session_data, to_markdown
+from rehearsal.models.fakes import QueuedModel
 from rehearsal.modes import for_mode
 from rehearsal.report import report_from_turns
 from rehearsal.scenarios import load_scenario
+from rehearsal.session import Session, open_prompt
 from rehearsal.settings import Settings
 from rehearsal.store import Store
 from tests.conftest import ROOT, SCENARIOS
@@ -130,6 +132,22 @@ def test_hint_suggests_a_move_with_its_card(app: AppTest) -> None:
     assert not app.exception
     assert any(t.startswith("For example: ") for t in texts(app))
     assert any(c.value.startswith("From the card: ") for c in app.caption)
+
+
+def test_hint_from_a_capable_model_shows_its_line_and_still_cites_the_card(app: AppTest) -> None:
+    line = "Dana, I can't take Saturday, but I could cover one evening next week."
+    app.run()
+    settings = Settings.from_env()
+    remote = QueuedModel([line], model_id="openai:remote-test")
+    scenario = load_scenario(SCENARIOS / "boss-extra-shifts.yaml")
+    app.session_state["session"] = Session.start(scenario, remote, Store(settings.store_path), open_prompt(settings))
+    app.switch_page("ui/rehearse.py").run()
+    button(app, "What could I say").click().run()  # type: ignore[attr-defined]
+    assert not app.exception
+    assert f"You could say: {line}" in texts(app), texts(app)
+    assert any(c.value.startswith("Or in your own words: ") for c in app.caption)
+    assert any(c.value.startswith("From the card: ") for c in app.caption)
+    assert len(remote.requests) == 1 and "Their next line:" in remote.requests[0].messages[-1].content
 
 
 def test_difficulty_switch_mid_conversation_is_recorded(app: AppTest) -> None:

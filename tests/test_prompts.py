@@ -16,7 +16,7 @@ from rehearsal.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMPTS_DIR = ROOT / "prompts"
-PROMPT_FILES = sorted(PROMPTS_DIR.glob("*.md"))
+PROMPT_FILES = sorted(PROMPTS_DIR.glob("counterpart.*.md"))  # the hint prompt is tested in test_hints.py
 SCENARIO_FILES = sorted((ROOT / "scenarios").glob("*.yaml"))
 
 GOOD = """---

@@ -7,7 +7,7 @@ import streamlit as st
 from rehearsal.coach import Coach
 from rehearsal.errors import RehearsalError
 from rehearsal.feedback import TurnFeedback
-from rehearsal.hints import suggest
+from rehearsal.hints import phrase, suggest
 from rehearsal.modes import MODE_HELP, MODE_TITLES, Mode, for_mode
 from rehearsal.safety import PAUSE_MESSAGE, crisis_resources
 from rehearsal.scenario import Scenario
@@ -178,7 +178,12 @@ def controls(session: Session, settings: Settings) -> None:
         _tagger, retriever = state.coach_parts(settings)
         used = session.coach.used if session.coach else set()
         last = session.last_feedback.labels if session.last_feedback else []
-        st.session_state["hint"] = suggest(session.counterpart.scenario, used, last, retriever)
+        scenario, model = session.counterpart.scenario, session.counterpart.model
+        with st.spinner("Finding words for it…"):  # only a capable remote model is asked; the rest is instant
+            hint = phrase(
+                suggest(scenario, used, last, retriever), scenario, session.transcript, model, settings.prompts_dir
+            )
+        st.session_state["hint"] = hint
         st.rerun()
     current = LEVELS.index(session.counterpart.level_name)
     level = cols[2].selectbox("Difficulty", LEVELS, index=current, format_func=str.title, label_visibility="collapsed")
@@ -201,7 +206,11 @@ def notices(session: Session) -> None:
     if hint := st.session_state.pop("hint", None):
         with st.container(border=True):
             st.markdown(f":material/lightbulb: **{hint.title}.** {hint.why}")
-            st.text(f"For example: {hint.stem}")
+            if hint.line:
+                st.text(f"You could say: {hint.line}")
+                st.caption(f"Or in your own words: {hint.stem}")
+            else:
+                st.text(f"For example: {hint.stem}")
             if hint.card_id:
                 st.caption(f"From the card: {hint.card_title} ({hint.card_id})")
 
