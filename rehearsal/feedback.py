@@ -109,7 +109,14 @@ def _card_line(hit: Hit, kind: Kind) -> str:
     card = _cards_by_id().get(hit.card_id)
     section = card.section("Why it helps" if kind == "well" else "How to do it") if card else ""
     point = _first_point(section or hit.text.split("\n", 1)[-1])
-    return point[:240]
+    return _clip(point, 240)
+
+
+def _clip(text: str, limit: int) -> str:
+    """At most `limit` characters, cut at a word boundary and marked with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:(") + "…"
 
 
 def _item(kind: Kind, label: str, lead: str, evidence: str, hit: Hit | None) -> FeedbackItem:

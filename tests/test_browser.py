@@ -1,8 +1,11 @@
-"""End to end in a real headless Chromium: choose, talk, rewind, finish, read the report, export.
+"""End to end in a real headless Chromium: choose, talk, rewind, finish, read the report, export;
+then every other room (trainee and swap-roles modes, a session left without ending on Review,
+Progress, Author with an invalid scenario and the template's preview, Settings).
 
-Runs `streamlit run app.py` on a free local port with the fake model, drives Debian's Chromium
-through Playwright, and saves a screenshot of each step (desktop 1280×800 and phone 390 px wide)
-under test-artifacts/browser/. Prints the time from server start to the first paint of the app.
+Runs `streamlit run app.py` on a free local port with the fake model (one server for the module),
+drives Debian's Chromium through Playwright, and saves a screenshot of each step (desktop 1280×800
+and phone 390 px wide) under test-artifacts/browser/. Prints the time from server start to the
+first paint of the app.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from tests.conftest import ROOT
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 FIRST_PAINT_LIMIT = 5.0
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("REHEARSAL_SKIP_BROWSER") == "1", reason="REHEARSAL_SKIP_BROWSER=1 set by the user"
@@ -72,25 +78,40 @@ def serve(data: Path) -> Iterator[tuple[str, float]]:
         process.wait(timeout=20)
 
 
-def test_rehearse_rewind_report_and_export_in_a_real_browser(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from playwright.sync_api import expect, sync_playwright
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium, launched before the server starts so first paint measures the app."""
+    from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: `make test` installs it (apt-get install -y chromium)")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        # the browser is up before the server starts, so first paint measures the app, not Chromium
-        browser = p.chromium.launch(
+        launched = p.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
         )
-        page = browser.new_page(viewport={"width": 1280, "height": 800}, accept_downloads=True)
-        with serve(tmp_path / "data") as (url, started):
-            first_paint = walk_through(page, url, started, expect)
-        browser.close()
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def served(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, float]]:
+    """The app, shared by the tests of this module; its URL and when it first answered."""
+    with serve(tmp_path_factory.mktemp("browser") / "data") as running:
+        yield running
+
+
+def test_rehearse_rewind_report_and_export_in_a_real_browser(
+    browser: Any, served: tuple[str, float], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from playwright.sync_api import expect
+
+    url, started = served
+    page = browser.new_page(viewport=DESKTOP, accept_downloads=True)
+    first_paint = walk_through(page, url, started, expect)
+    page.close()
     (ARTIFACTS / "first-paint.txt").write_text(f"{first_paint:.2f} s\n")
     with capsys.disabled():  # shown in every run, not only on failure
         print(
@@ -99,19 +120,39 @@ def test_rehearse_rewind_report_and_export_in_a_real_browser(
     assert first_paint <= FIRST_PAINT_LIMIT, f"first paint took {first_paint:.2f} s"
 
 
+def screenshot(page: Any, name: str) -> None:
+    """Save the viewport once the app is idle."""
+    page.wait_for_selector(IDLE, timeout=60_000)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def to_phone(page: Any) -> None:
+    """Phone width; Streamlit folds the sidebar away, wait for it to finish sliding."""
+    page.set_viewport_size(PHONE)
+    page.wait_for_selector('[data-testid="stSidebar"][data-collapsed="true"]', state="attached")
+    page.wait_for_timeout(800)
+
+
+def both_widths(page: Any, name: str, focus: str | None = None) -> None:
+    """Screenshots at desktop and phone width (`name`, `name-phone`), each scrolled to the text
+    `focus` if given; back at desktop width after."""
+    for width, suffix in ((DESKTOP, ""), (PHONE, "-phone")):
+        if width is PHONE:
+            to_phone(page)
+        if focus:
+            page.get_by_text(focus).first.scroll_into_view_if_needed()
+        screenshot(page, name + suffix)
+    page.set_viewport_size(DESKTOP)
+
+
 def walk_through(page: Any, url: str, started: float, expect: Any) -> float:
     """Every step of a session in the browser; returns the first paint time."""
-    idle = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
     def shot(name: str) -> None:
-        page.wait_for_selector(idle, timeout=60_000)
-        page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+        screenshot(page, name)
 
     def phone() -> None:
-        """Phone width; Streamlit folds the sidebar away, wait for it to finish sliding."""
-        page.set_viewport_size({"width": 390, "height": 844})
-        page.wait_for_selector('[data-testid="stSidebar"][data-collapsed="true"]', state="attached")
-        page.wait_for_timeout(800)
+        to_phone(page)
 
     page.goto(url)
     page.get_by_text("Choose a conversation to rehearse").wait_for(timeout=30_000)
@@ -145,7 +186,7 @@ def walk_through(page: Any, url: str, started: float, expect: Any) -> float:
     shot("04-rewound")
     phone()
     shot("05-phone-rehearse")
-    page.set_viewport_size({"width": 1280, "height": 800})
+    page.set_viewport_size(DESKTOP)
     page.get_by_role("button", name="Finish and see the report").click()
     page.get_by_text("Second tries").wait_for(timeout=60_000)
     page.get_by_text("Goals").first.wait_for()
@@ -159,3 +200,68 @@ def walk_through(page: Any, url: str, started: float, expect: Any) -> float:
     phone()
     shot("07-phone-report")
     return first_paint
+
+
+def test_every_room_at_desktop_and_phone_width(browser: Any, served: tuple[str, float]) -> None:
+    """Trainee and swap-roles modes, Review of a session left without ending, Progress, Author and
+    Settings, each seen at desktop and phone width."""
+    from playwright.sync_api import expect
+
+    url, _ = served
+    page = browser.new_page(viewport=DESKTOP)
+    started = time.monotonic()
+    for mode, title, line in (
+        ("Trainee: I am the therapist", "Therapist practice", "What happened the last time you talked about it?"),
+        ("Swap roles: I play the other person", "Swap roles", "I'm listening. What do you need from me?"),
+    ):
+        rehearse_in_mode(page, url, mode, line, expect)
+        page.get_by_text(title).first.wait_for()
+        both_widths(page, "10-trainee" if title == "Therapist practice" else "11-swap")
+    page.goto(f"{url}/review")  # a new browser session: the swap-roles conversation was left without ending
+    page.get_by_text("Not ended — report built from the 1 turn saved.").wait_for(timeout=60_000)
+    both_widths(page, "12-review-not-ended")
+    page.goto(f"{url}/progress")
+    page.get_by_text("finished sessions").or_(page.get_by_text("Finish a rehearsal")).first.wait_for(timeout=30_000)
+    both_widths(page, "13-progress")
+    author(page, url)
+    page.goto(f"{url}/settings")
+    page.get_by_text("Who plays the counterpart").wait_for(timeout=30_000)
+    both_widths(page, "16-settings")
+    page.close()
+    print(f"\n[browser] every room at two widths in {time.monotonic() - started:.1f} s")
+
+
+def rehearse_in_mode(page: Any, url: str, mode: str, line: str, expect: Any) -> None:
+    """From the library, start the first scenario in `mode` and say one line."""
+    page.goto(url)
+    page.get_by_role("button", name="Rehearse this").first.click()
+    page.get_by_text(mode).click()
+    page.get_by_role("button", name="Start the conversation").wait_for(timeout=30_000)
+    page.wait_for_selector(IDLE, timeout=30_000)
+    page.get_by_role("button", name="Start the conversation").click()
+    chat = page.get_by_test_id("stChatInputTextArea")
+    chat.wait_for(timeout=60_000)
+    replies = page.get_by_role("group", name="Chat message from assistant")
+    expect(replies).to_have_count(1, timeout=30_000)
+    chat.fill(line)
+    chat.press("Enter")
+    expect(replies).to_have_count(2, timeout=60_000)
+    # the page is redrawn after the reply: wait for the feedback on the line, not just the reply
+    expect(page.get_by_text("Say something: feedback on your line appears here.")).to_have_count(0, timeout=30_000)
+
+
+def author(page: Any, url: str) -> None:
+    """An invalid scenario shows what is wrong; the template is valid and previewed."""
+    from rehearsal.scenarios import scenario_template
+
+    page.goto(f"{url}/author")
+    editor = page.get_by_label("Scenario YAML")
+    editor.wait_for(timeout=30_000)
+    editor.fill("id: Bad Id\ntitle: [unclosed\n")
+    editor.press("Control+Enter")
+    page.get_by_text("Not valid yet:").wait_for(timeout=30_000)
+    both_widths(page, "14-author-invalid", focus="Not valid yet:")
+    editor.fill(scenario_template())
+    editor.press("Control+Enter")
+    page.get_by_text("It will be saved as").wait_for(timeout=30_000)
+    both_widths(page, "15-author-preview", focus="It will be saved as")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from rehearsal.errors import ScenarioError
-from rehearsal.scenarios import parse_scenario, scenario_template
+from rehearsal.scenarios import Library, parse_scenario, scenario_template
 from ui import state
 from ui.widgets import scenario_card
 
@@ -23,7 +25,14 @@ def page() -> None:
         text = scenario_template() if source == "(the template)" else library.paths[source].read_text(encoding="utf-8")
         st.session_state["author_text"] = text
         st.session_state["author_loaded"] = source
-    text = st.text_area("Scenario YAML", key="author_text", height=480)
+    editor, result = st.columns([3, 2])  # what is wrong stays in view beside the text (below it on a phone)
+    text = editor.text_area("Scenario YAML", key="author_text", height=480)
+    with result:
+        check(text, library, folder)
+
+
+def check(text: str, library: Library, folder: Path) -> None:
+    """Problems with their lines, or the preview and the save button."""
     try:
         scenario = parse_scenario(text, "(editor)")
     except ScenarioError as exc:

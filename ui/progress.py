@@ -7,6 +7,7 @@ import streamlit as st
 from rehearsal.progress import progress_rows
 from rehearsal.taxonomy import LABELS, SKILLS, TITLES
 from ui import state
+from ui.widgets import trend_chart
 
 
 def page() -> None:
@@ -20,35 +21,38 @@ def page() -> None:
         st.info("Finish a rehearsal to start tracking your progress.")
         return
     st.markdown("**Per line, across your finished sessions** (share of your lines showing each kind of move)")
-    st.line_chart(
+    trend_chart(
         {
             "listening": [r.listening_rate for r in rows],
             "asserting": [r.asserting_rate for r in rows],
             "pitfalls": [r.pitfall_rate for r in rows],
         },
-        x_label="session",
-        height=260,
-        color=["#2e7d32", "#1565c0", "#c62828"],
+        "session",
+        "share of lines",
+        colors=["#2e7d32", "#1565c0", "#c62828"],
     )
     st.markdown("**Skill by skill**")
     chosen = st.multiselect(
         "Skills and pitfalls to follow", list(LABELS), default=list(SKILLS), format_func=lambda label: TITLES[label]
     )
     if chosen:
-        st.line_chart(
+        trend_chart(
             {TITLES[label]: [r.label_rates.get(label, 0.0) for r in rows] for label in chosen},
-            x_label="session",
-            y_label="share of lines",
-            height=260,
+            "session",
+            "share of lines",
         )
     calmer = sum(r.calmer for r in rows)
     st.markdown(f"**{len(rows)}** finished sessions; the counterpart ended calmer than it started in **{calmer}**.")
     rated = [r for r in rows if r.distress_change is not None]
     if rated:
         st.markdown("**Self-ratings** (after minus before)")
-        st.line_chart(
-            {"distress": [r.distress_change for r in rated], "confidence": [r.confidence_change for r in rated]},
-            x_label="rated session",
+        trend_chart(
+            {
+                "distress": [float(r.distress_change or 0) for r in rated],
+                "confidence": [float(r.confidence_change or 0) for r in rated],
+            },
+            "rated session",
+            "change",
             height=200,
         )
     st.markdown("#### Scenarios done")

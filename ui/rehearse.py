@@ -77,15 +77,18 @@ def meter(session: Session) -> None:
 
 def conversation(session: Session) -> None:
     """The transcript and the chat input, with replies streamed."""
-    for speaker, said in session.transcript:
-        with st.chat_message("assistant" if speaker == "counterpart" else "user"):
-            st.text(said)
+    log = st.container()  # new lines stream in above the input box, where the transcript is
+    with log:
+        for speaker, said in session.transcript:
+            with st.chat_message("assistant" if speaker == "counterpart" else "user"):
+                st.text(said)
     name = session.counterpart.scenario.persona.name
     if text := st.chat_input(f"What do you say to {name}?"):
         if session.screen(text).crisis:  # before the line is saved or the counterpart sees it
             st.session_state["held_line"] = text
             st.rerun()
-        speak(session, text)
+        with log:
+            speak(session, text)
 
 
 def speak(session: Session, text: str, confirmed_roleplay: bool = False) -> None:
@@ -166,15 +169,13 @@ def feedback_panel(session: Session) -> None:
 
 
 def controls(session: Session, settings: Settings) -> None:
-    """Rewind, hint, difficulty, end."""
-    cols = st.columns(4)
-    if cols[0].button(
-        "Take back my last line", icon=":material/undo:", disabled=not session.can_rewind, use_container_width=True
-    ):
+    """Rewind, hint, difficulty, end: one row that wraps on a narrow screen, every label whole."""
+    row = st.container(horizontal=True, vertical_alignment="center")
+    if row.button("Take back my last line", icon=":material/undo:", disabled=not session.can_rewind):
         taken = session.rewind()
         st.session_state["rewound"] = taken
         st.rerun()
-    if cols[1].button("What could I say?", icon=":material/lightbulb:", use_container_width=True):
+    if row.button("What could I say?", icon=":material/lightbulb:"):
         _tagger, retriever = state.coach_parts(settings)
         used = session.coach.used if session.coach else set()
         last = session.last_feedback.labels if session.last_feedback else []
@@ -186,11 +187,18 @@ def controls(session: Session, settings: Settings) -> None:
         st.session_state["hint"] = hint
         st.rerun()
     current = LEVELS.index(session.counterpart.level_name)
-    level = cols[2].selectbox("Difficulty", LEVELS, index=current, format_func=str.title, label_visibility="collapsed")
+    level = row.selectbox(
+        "Difficulty",
+        LEVELS,
+        index=current,
+        format_func=lambda name: f"Difficulty: {name}",
+        label_visibility="collapsed",
+        width=190,
+    )
     if LEVELS[current] != level:
         session.set_level(level)
         st.rerun()
-    if cols[3].button("Finish and see the report", type="primary", use_container_width=True):
+    if row.button("Finish and see the report", type="primary"):
         st.session_state["finished"] = session.id
         st.session_state["report"] = session.end()
         st.session_state.pop("session", None)
@@ -239,12 +247,12 @@ def page() -> None:
         safety_pause(session, settings)
         return
     meter(session)
+    controls(session, settings)
     notices(session)
     chat, side = st.columns([3, 2])
     with side:
         feedback_panel(session)
     with chat:
-        controls(session, settings)
         conversation(session)
 
 

@@ -43,7 +43,11 @@ def charts(report: dict[str, Any]) -> None:
         else:
             st.caption("No lines were tagged.")
     counts = {TITLES[label]: report["label_counts"].get(label, 0) for label in LABELS}
-    st.markdown(f"**Balance:** {report['listening']} listening moves, {report['asserting']} asserting moves.")
+    listening, asserting = report["listening"], report["asserting"]
+    st.markdown(
+        f"**Balance:** {listening} listening {'move' if listening == 1 else 'moves'}, "
+        f"{asserting} asserting {'move' if asserting == 1 else 'moves'}."
+    )
     if report.get("techniques"):
         used = ", ".join(f"{name} ×{count}" for name, count in report["techniques"].items())
         st.markdown(f"**IPT techniques used:** {used}")
@@ -143,7 +147,9 @@ def page() -> None:
     elif rebuilt := unended_report(settings, library, store, by_id[chosen]):
         n = len(rebuilt.turn_labels)
         note = f"Not ended — report built from the {n} {'turn' if n == 1 else 'turns'} saved."
-        st.info(f":material/history: **{note}** The session was left without finishing it; this covers what was said.")
+        st.info(
+            f":material/history: **{note}** The session was left before it was finished; this covers what was said until then."
+        )
         data = {**data, "report": rebuilt.as_dict(), "report_note": note}
         report_view(data["report"])
     else:

@@ -45,15 +45,15 @@ def model_section(settings: Settings) -> None:
     if choice == "compatible":
         url = st.text_input("Base URL", value=settings.base_url or "http://127.0.0.1:11434/v1").strip()
     chosen = Settings.from_env(model=name, base_url=url)
-    cols = st.columns(2)
-    if cols[0].button("Test the connection"):
+    buttons = st.container(horizontal=True)
+    if buttons.button("Test the connection"):
         try:
             with st.spinner("Asking the model for a few words…"):
                 said = connection_test(chosen)
             st.success(f"Connected: {describe_model_choice(chosen)} answered “{said}”.")
         except RehearsalError as exc:
             st.error(f"Could not reach {describe_model_choice(chosen)}: {exc}")
-    if cols[1].button("Use this model", type="primary"):
+    if buttons.button("Use this model", type="primary"):
         state.save_choices(settings.data_dir, {"model": name, "base_url": url})
         st.session_state.pop("session", None)
         st.success(f"From the next conversation on, {describe_model_choice(chosen)} plays the counterpart.")

@@ -1,4 +1,4 @@
-"""Pieces more than one page shows: the scenario card, area names, safe Markdown for user text."""
+"""Pieces more than one page shows: the scenario card, area names, safe Markdown for user text, trend charts."""
 
 from __future__ import annotations
 
@@ -62,3 +62,39 @@ def highlighted(line: str, span: str, color: str) -> str:
         return escape(line)
     before, after = escape(line[:at]), escape(line[at + len(span) :])
     return f"{before}:{color}-background[{escape(span)}]{after}"
+
+
+def trend_chart(
+    series: dict[str, list[float]], x_title: str, y_title: str, colors: list[str] | None = None, height: int = 260
+) -> None:
+    """Lines with a point at each value over 1, 2, 3 … (st.line_chart draws nothing for a single
+    value and labels a lone x as 0.000000; the first session is a trend too)."""
+    import altair as alt
+    import pandas as pd
+
+    rows = [{"n": n, "series": name, "value": v} for name, values in series.items() for n, v in enumerate(values, 1)]
+    last = max((len(values) for values in series.values()), default=1)
+    color = alt.Color(
+        "series:N",
+        title=None,
+        sort=list(series),
+        scale=alt.Scale(domain=list(series), range=colors) if colors else alt.Scale(domain=list(series)),
+        legend=alt.Legend(orient="bottom"),
+    )
+    chart = (
+        alt.Chart(pd.DataFrame(rows))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X(
+                "n:Q",
+                title=x_title,
+                scale=alt.Scale(domain=[0.5, last + 0.5]),
+                axis=alt.Axis(tickMinStep=1, format="d"),
+            ),
+            y=alt.Y("value:Q", title=y_title),
+            color=color,
+            tooltip=["series:N", alt.Tooltip("n:Q", title=x_title), alt.Tooltip("value:Q", format=".2f")],
+        )
+        .properties(height=height)
+    )
+    st.altair_chart(chart, width="stretch")
