@@ -152,15 +152,24 @@ def _first(hits: list[Hit]) -> Hit | None:
 
 
 _ALWAYS = re.compile(r"\byou (always|never|constantly|keep) ([^.!?,]+)", re.IGNORECASE)
+# a habit worth naming is a concrete act ("help with the rota"), not a verdict on the person
+# ("think about anyone but yourself"); verdicts get the general rewrite
+_VERDICT = re.compile(
+    r"\b(anyone|anybody|anything|everyone|everybody|everything|nobody|nothing|yourself|care|cares|think|thinks"
+    r"|understand|listen to anyone|ever)\b",
+    re.IGNORECASE,
+)
 
 
 def suggest_rewrite(pitfall: str, text: str, scenario: Scenario) -> str:
     """One calmer way to say the same thing (template-based; a capable model may phrase it better)."""
     name = scenario.persona.name
-    if pitfall == "blame" and (match := _ALWAYS.search(text)):
-        habit = match.group(2).strip()
+    match = _ALWAYS.search(text)
+    habit = match.group(2).strip() if match else ""
+    if pitfall == "blame" and match and len(habit.split()) <= 7 and not _VERDICT.search(habit):
         if match.group(1).lower() == "never":
             return f"{name}, I'd really like it if you {habit}. Could we agree on how that happens this week?"
+        habit = f"keep {habit}" if match.group(1).lower() == "keep" else habit
         return f"When you {habit}, I feel frustrated. Could we find a way that works for both of us?"
     return {
         "blame": f"{name}, this has been bothering me and I'd like to sort it out together. Can I tell you how it's been for me?",

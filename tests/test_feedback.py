@@ -54,3 +54,10 @@ def test_report_counts_pitfalls_goals_and_escapes_markdown(scenario: Scenario) -
     markdown = report.to_markdown()
     assert "<b>" not in markdown and "\\*always\\*" in markdown
     assert json.loads(report.to_json())["pitfalls"][0]["line"] == "You *always* <b>do</b> this"
+
+
+def test_rewrite_names_a_concrete_habit_but_not_a_verdict(scenario: Scenario) -> None:
+    keep = suggest_rewrite("blame", "You keep interrupting me in meetings.", scenario)
+    assert keep.startswith("When you keep interrupting me in meetings, I feel")
+    verdict = suggest_rewrite("blame", "You never think about anyone but yourself.", scenario)
+    assert "anyone but yourself" not in verdict and "sort it out together" in verdict
