@@ -7,6 +7,7 @@ model's reply is streamed through the guard. A failed attempt is regenerated; af
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
@@ -17,6 +18,12 @@ from rehearsal.prompts import PromptTemplate
 from rehearsal.scenario import Difficulty, Scenario
 from rehearsal.scene import SceneLine, build_messages, is_meta_request, sanitize_line, stop_sequences
 
+# What a broken server or decoder sends, never speech: terminal escapes (colours, cursor moves),
+# control characters (but the new line, which the guard reads as the end of a turn), zero-width
+# spaces, byte-order marks, bidirectional overrides and lone surrogates.
+_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+_ESCAPE_STARTED = re.compile(r"\x1b(\[[0-?]*[ -/]*)?\Z")  # cut off by the chunk's end: wait for the rest
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\u2060\ufeff\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 DEFLECTION_NOTE = "[{user} said something odd that has nothing to do with this conversation; {name} is puzzled, says so briefly, and steers back.]"
 
 
@@ -49,6 +56,21 @@ class Reply:
     tension: float
     reading: Reading | None
     guard: GuardReport
+
+
+def printable(chunks: Iterator[str]) -> Iterator[str]:
+    """The chunks without escapes or unprintable characters, tabs as spaces; closing it closes `chunks`."""
+    held = ""
+    try:
+        for chunk in chunks:
+            text = held + chunk
+            started = _ESCAPE_STARTED.search(text)
+            cut = started.start() if started else len(text)
+            text, held = text[:cut], text[cut:]
+            yield _UNPRINTABLE.sub("", _ESCAPE.sub("", text)).replace("\t", " ")
+    finally:
+        if hasattr(chunks, "close"):
+            chunks.close()
 
 
 def _last_index(items: list[str], item: str) -> int:
@@ -162,7 +184,7 @@ class Counterpart:
         context = replace(self.guard_context, previous=(*said, user_text))
         text = ""
         for attempt in range(self.max_attempts):
-            guarded = GuardedStream(self.model.stream(messages, self._options(attempt)), context)
+            guarded = GuardedStream(printable(self.model.stream(messages, self._options(attempt))), context)
             yield from guarded
             result = guarded.result
             report.violations.extend(v.kind for v in result.violations)

@@ -44,10 +44,15 @@ class PromptError(RehearsalError):
 
 
 class ModelError(RehearsalError):
-    """The language model could not answer; names the endpoint that failed."""
+    """The language model could not answer; names the endpoint that failed.
+
+    `partial_reply` is what the user had already seen of the reply when it failed ('' if nothing);
+    the session fills it in, so the edge can say whether a reply was cut off or never began.
+    """
 
     def __init__(self, message: str, endpoint: str = ""):
         self.endpoint = endpoint
+        self.partial_reply = ""
         where = f" (endpoint: {endpoint})" if endpoint else ""
         super().__init__(f"{message}{where}")
 

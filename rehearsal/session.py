@@ -38,6 +38,8 @@ class Session:
     turns: list[ReportTurn] = field(default_factory=list)
     rewound: list[ReportTurn] = field(default_factory=list)  # lines taken back, kept for the report
     _spoken: list[tuple[int, int]] = field(default_factory=list)  # store idx of each (user, reply) pair
+    _shown: list[int] = field(default_factory=list)  # store idx of each transcript line
+    _unanswered: tuple[str, int] | None = None  # the user's last line, while the model has not answered it
     safety: CrisisDetector = field(default_factory=CrisisDetector)
     _screened: tuple[str, SafetyCheck] | None = None  # the last line screened, so say() need not redo it
 
@@ -70,6 +72,7 @@ class Session:
         idx = self.next_idx
         self.store.add_turn(self.id, idx, speaker, text, tension, meta)
         self.transcript.append((speaker, text))
+        self._shown.append(idx)
         self.next_idx += 1
         return idx
 
@@ -88,7 +91,8 @@ class Session:
         the model; the user may send it again with `confirmed_roleplay=True` once they confirm it
         was part of the role-play (recorded as an event). If the model fails, the user's line is
         already stored, the failure is recorded as an event naming the endpoint, and the ModelError
-        propagates for the edge to show.
+        propagates for the edge to show, with `partial_reply` set to what was shown of the reply.
+        Sending the same line again retries it: it is not saved a second time.
         """
         screened, self._screened = self._screened, None
         if confirmed_roleplay:
@@ -98,7 +102,11 @@ class Session:
             check = screened[1] if screened and screened[0] == user_text else self.screen(user_text)
             if check.crisis:
                 raise CrisisDetected(check)
-        user_idx = self._record("user", user_text, None, {})
+        if self._unanswered and self._unanswered[0] == user_text:
+            user_idx = self._unanswered[1]
+        else:
+            user_idx = self._record("user", user_text, None, {})
+            self._unanswered = (user_text, user_idx)
         model = self.counterpart.model
         shown: list[str] = []
         try:
@@ -106,9 +114,11 @@ class Session:
                 shown.append(piece)
                 yield piece
         except ModelError as exc:
-            detail = {"endpoint": exc.endpoint, "error": str(exc), "partial_reply": "".join(shown)}
+            exc.partial_reply = "".join(shown)
+            detail = {"endpoint": exc.endpoint, "error": str(exc), "partial_reply": exc.partial_reply}
             self.store.add_event(self.id, user_idx, "model_error", detail)
             raise
+        self._unanswered = None
         reply = self.counterpart.last_reply
         assert reply is not None
         meta = {"guard": reply.guard.as_dict(), "model_id": model.model_id}
@@ -127,22 +137,39 @@ class Session:
 
     @property
     def can_rewind(self) -> bool:
-        """True once the user has said something that was answered."""
-        return bool(self._spoken)
+        """True once the user has said something that was answered, or a line the model failed to answer."""
+        return bool(self._spoken) or self._unanswered is not None
+
+    @property
+    def unanswered(self) -> str | None:
+        """The user's last line if the model failed to answer it (send it again to retry)."""
+        return self._unanswered[0] if self._unanswered else None
+
+    def _take_back(self, idxs: list[int]) -> str:
+        """Drop these lines from the transcript and mark them taken back; returns the first one's text."""
+        taken = self.transcript[self._shown.index(idxs[0])][1]
+        kept = [(line, idx) for line, idx in zip(self.transcript, self._shown, strict=True) if idx not in idxs]
+        self.transcript, self._shown = [line for line, _ in kept], [idx for _, idx in kept]
+        self.store.mark_rewound(self.id, idxs)
+        self.store.add_event(self.id, idxs[0], "rewind", {"turns": idxs})
+        return taken
 
     def rewind(self) -> str:
         """Take back the last user line and its reply, to try another wording; returns the line.
 
         Both lines stay in the record, marked as taken back, and the report compares the two tries.
+        A line the model failed to answer is taken back on its own (the scene never saw it).
         """
+        if self._unanswered is not None:
+            idx, self._unanswered = self._unanswered[1], None
+            if self.coach is not None:
+                self.coach.restore([t.feedback for t in self.turns])  # it was read, but never answered
+            return self._take_back([idx])
         if not self._spoken:
             raise ValueError("nothing to take back yet")
         user_idx, reply_idx = self._spoken.pop()
         self.counterpart.rewind()
-        taken = self.transcript[-2][1]
-        del self.transcript[-2:]
-        self.store.mark_rewound(self.id, [user_idx, reply_idx])
-        self.store.add_event(self.id, user_idx, "rewind", {"turns": [user_idx, reply_idx]})
+        taken = self._take_back([user_idx, reply_idx])
         if self.coach is not None and self.turns:
             self.rewound.append(self.turns.pop())
             self.coach.restore([t.feedback for t in self.turns])

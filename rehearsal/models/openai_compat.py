@@ -6,9 +6,11 @@ goes through the same adapter, so error handling is tested on the path users tak
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 
 import httpx
+import httpx2
 import openai
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -29,11 +31,25 @@ def to_langchain(messages: Sequence[Message]) -> list[BaseMessage]:
     return [_LC_TYPES[m.role](content=m.content) for m in messages]
 
 
-def describe_failure(exc: Exception) -> str:
-    """A short, user-facing reason for a model failure (never includes message text)."""
-    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException | TimeoutError):
-        return "the model did not answer in time"
-    if isinstance(exc, openai.APIConnectionError | httpx.TransportError | ConnectionError):
+# openai>=3 speaks HTTP through httpx2, an API-identical copy of httpx with its own classes;
+# LangChain and others still raise httpx's, so both are recognised.
+_TIMEOUTS = (openai.APITimeoutError, httpx.TimeoutException, httpx2.TimeoutException, TimeoutError)
+_CONNECTION_LOST = (openai.APIConnectionError, httpx.TransportError, httpx2.TransportError, ConnectionError)
+
+
+def describe_failure(exc: Exception, started: bool = False, timeout: float | None = None) -> str:
+    """A short, user-facing reason for a model failure (never includes message text).
+
+    `started`: part of the reply had already arrived; `timeout`: the limit in seconds, if known.
+    """
+    if isinstance(exc, _TIMEOUTS):
+        limit = f" within {timeout:g} s (REHEARSAL_TIMEOUT sets the limit)" if timeout else ""
+        if started:
+            return f"the model timed out in the middle of the reply: it did not finish{limit}"
+        return f"the model timed out: no answer{limit}"
+    if isinstance(exc, _CONNECTION_LOST):
+        if started:
+            return "the connection to the model server broke off in the middle of the reply"
         return "cannot connect to the model server"
     if isinstance(exc, openai.AuthenticationError):
         return "the API key was refused (check OPENAI_API_KEY)"
@@ -43,16 +59,66 @@ def describe_failure(exc: Exception) -> str:
         return "the model server is rate-limiting requests; wait and retry"
     if isinstance(exc, openai.APIStatusError):
         return f"the model server answered with HTTP {exc.status_code}"
+    if isinstance(exc, openai.APIError):
+        return "the model server reported an error instead of a reply"
+    if isinstance(exc, ValueError | TypeError | AttributeError | KeyError):
+        # what the SDK raises on a body it cannot read: not JSON, not UTF-8, not the shape of a chat
+        # stream, or no event at all (LangChain: "No generation chunks were returned")
+        return "the model server sent something that is not a chat reply (is it an OpenAI-compatible /v1 endpoint?)"
     return f"the model failed: {type(exc).__name__}"
 
 
-class LangChainModel:
-    """Adapts a LangChain chat model to `ChatModel`, turning every failure into `ModelError`."""
+class _BodyDeadline(httpx2.SyncByteStream):
+    """A response body that fails with `ReadTimeout` once `seconds` have passed since its headers."""
 
-    def __init__(self, llm: BaseChatModel, model_id: str, endpoint: str):
+    def __init__(self, response: httpx2.Response, seconds: float):
+        assert isinstance(response.stream, httpx2.SyncByteStream)  # the client is synchronous
+        self.stream, self.request = response.stream, response.request
+        self.deadline = time.monotonic() + seconds
+
+    def __iter__(self) -> Iterator[bytes]:
+        for part in self.stream:
+            if time.monotonic() > self.deadline:
+                raise httpx2.ReadTimeout("the reply took longer than the timeout", request=self.request)
+            yield part
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+def deadline_client(seconds: float) -> httpx2.Client:
+    """The OpenAI SDK's HTTP client, with every reply body cut off `seconds` after its headers.
+
+    httpx's timeout applies to each read, so a server that keeps sending keep-alive comments but
+    never a reply would otherwise hold the user for ever.
+    """
+
+    def limit(response: httpx2.Response) -> None:
+        response.stream = _BodyDeadline(response, seconds)
+
+    return openai.DefaultHttpxClient(event_hooks={"response": [limit]})
+
+
+class LangChainModel:
+    """Adapts a LangChain chat model to `ChatModel`, turning every failure into `ModelError`.
+
+    `needs_finish`: the provider marks the end of every complete reply (OpenAI's `finish_reason`),
+    so a stream that stops without it was cut off, even when the connection closed cleanly.
+    """
+
+    def __init__(
+        self,
+        llm: BaseChatModel,
+        model_id: str,
+        endpoint: str,
+        timeout: float | None = None,
+        needs_finish: bool = False,
+    ):
         self.llm = llm
         self.model_id = model_id
         self.endpoint = endpoint
+        self.timeout = timeout
+        self.needs_finish = needs_finish
 
     def stream(self, messages: Sequence[Message], options: Generation) -> Iterator[str]:
         """Stream the reply; sampling options are passed through to the provider."""
@@ -61,15 +127,21 @@ class LangChainModel:
         if options.seed is not None:
             kwargs["seed"] = options.seed
         stop = list(options.stop) or None
+        started = finished = False
         try:
             for chunk in self.llm.stream(to_langchain(messages), stop=stop, **kwargs):  # type: ignore[arg-type]
+                finished = finished or bool(chunk.response_metadata.get("finish_reason"))
                 text = chunk.content if isinstance(chunk.content, str) else ""
                 if text:
+                    started = True
                     yield text
+            if self.needs_finish and not finished:
+                cut = "stopped in the middle of the reply" if started else "ended its answer without a reply"
+                raise ModelError(f"the model server {cut}", self.endpoint)
         except ModelError:
             raise
         except Exception as exc:  # any provider/transport failure becomes one domain error
-            raise ModelError(describe_failure(exc), self.endpoint) from exc
+            raise ModelError(describe_failure(exc, started, self.timeout), self.endpoint) from exc
 
     def close(self) -> None:
         """Nothing to release: connections are pooled by the client."""
@@ -87,5 +159,6 @@ def openai_compatible(model_name: str, base_url: str | None, api_key: str | None
         timeout=timeout,
         max_retries=1,
         streaming=True,
+        http_client=deadline_client(timeout),
     )
-    return LangChainModel(llm, model_id=f"openai:{model_name}", endpoint=endpoint)
+    return LangChainModel(llm, f"openai:{model_name}", endpoint, timeout=timeout, needs_finish=True)
