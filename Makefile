@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test install install-model browser prepare lint typecheck pytest redteam eval bench clean
+.PHONY: run test install install-model browser prepare lint typecheck pytest redteam eval bench finetune clean
 
 run: install install-model prepare  ## install, build what is missing, start the app on localhost
 	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) \
@@ -53,6 +53,10 @@ redteam: install install-model  ## in-character rate on adversarial lines, local
 
 eval: install  ## skill-tagger precision/recall/F1 tables (own test split; ../shared/eval when present)
 	$(BIN)/rehearse eval
+
+finetune: install  ## retune the skill tagger's line encoder and head (installs PyTorch, ~30 min on 2 cores)
+	$(BIN)/pip install --quiet -e '.[train]'
+	$(BIN)/python tools/finetune_encoder.py
 
 bench: install install-model  ## reply time and TTFT against the raw local server
 	$(BIN)/python bench/counterpart_latency.py

@@ -43,7 +43,7 @@ def _locate(dist: str, relative: str) -> Path:
 class MiniLMEncoder:
     """Encodes texts to 384-d unit vectors on the CPU. Thread-safe; load once and share."""
 
-    def __init__(self, max_length: int = 256, threads: int = 1):
+    def __init__(self, max_length: int = 256, threads: int = 1, model_path: Path | None = None):
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -57,7 +57,10 @@ class MiniLMEncoder:
         options.enable_cpu_mem_arena = False  # ~100 MB less per 1,000 documents, no speed cost
         options.intra_op_num_threads = threads
         options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(_locate(*MODEL_FILE)), options, providers=["CPUExecutionProvider"])
+        path = model_path or _locate(*MODEL_FILE)
+        if not path.is_file():
+            raise EmbeddingError(f"encoder file {path} is missing")
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._lock = threading.Lock()
 
     def encode(self, texts: list[str], batch_size: int = 32, with_max: bool = False) -> np.ndarray:
@@ -101,17 +104,20 @@ def _unit(rows: np.ndarray) -> np.ndarray:
     return np.asarray(rows / np.clip(norms, 1e-12, None))
 
 
-_SHARED: MiniLMEncoder | None = None
+_SHARED: dict[Path | None, MiniLMEncoder] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_encoder() -> MiniLMEncoder:
-    """One encoder per process (loading takes ~0.3 s and ~90 MB)."""
-    global _SHARED
+def shared_encoder(model_path: Path | None = None) -> MiniLMEncoder:
+    """One encoder per model file per process (loading takes ~0.3 s and ~90 MB).
+
+    No path: the shipped general-purpose MiniLM. A path: a tuned copy of it (same tokenizer and
+    graph, other weights), such as the skill tagger's line encoder.
+    """
     with _SHARED_LOCK:
-        if _SHARED is None:
-            _SHARED = MiniLMEncoder()
-        return _SHARED
+        if model_path not in _SHARED:
+            _SHARED[model_path] = MiniLMEncoder(model_path=model_path)
+        return _SHARED[model_path]
 
 
 @register_embedding_function

@@ -50,9 +50,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Retrain the tagger on the exemplars' training split and write the shipped weights."""
+    """Retrain the full (no tuned encoder) tagger on the training split; with --full, ship it."""
     from rag.embeddings import shared_encoder
 
+    if not args.full:
+        print(
+            "The shipped tagger reads lines with its tuned encoder; retrain both with `make finetune` "
+            "(needs PyTorch, installed into its own venv).\n"
+            "`rehearse train-tagger --full` instead ships the model without a tuned encoder (lower F1, no PyTorch)."
+        )
+        return 2
     start = time.perf_counter()
     model = train_default(shared_encoder())
     model.save(WEIGHTS_PATH)
@@ -94,6 +101,7 @@ def register(sub: Any) -> None:
     p.add_argument("--external", help="folder with annomi_dev.jsonl / esconv_devtest.jsonl (default ../shared/eval)")
     p.set_defaults(func=cmd_eval)
     p = sub.add_parser("train-tagger", help="retrain the tagger on the project's exemplars")
+    p.add_argument("--full", action="store_true", help="ship the model that needs no tuned encoder")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("index", help="build the knowledge-card index if missing or stale")
     p.add_argument("--force", action="store_true", help="rebuild even when up to date")

@@ -1,14 +1,24 @@
 """The skill tagger: eleven labels for a user line, judged against the counterpart's previous line.
 
-Fast and deterministic, no LLM: per-label logistic regressions over the packaged MiniLM sentence
-embeddings of the line and of its context (and their product, which carries "is this a restatement
-of what was just said?"), plus the taxonomy's surface cues and a few shape features. Each label has
-its own decision threshold, chosen by cross-validation on the training split only. The evidence
-for a label is the sentence holding its cue, or else the sentence the model scores highest.
+Fast and deterministic, no LLM. Two models, one interface:
+
+- **tuned** (shipped): the line is embedded by the tagger's own copy of MiniLM, fine-tuned on the
+  training split of the exemplars (`tools/finetune_encoder.py`); one linear layer per label reads
+  the line's vector, the context's vector (shipped MiniLM, so the counterpart's line can be encoded
+  while the user reads it) and their product. Thresholds were chosen on a dev share of the
+  training split.
+- **full** (fallback, trained in memory when the exemplars changed since the tuned model was
+  made): per-label logistic regressions over the shipped MiniLM embeddings of line and context,
+  the taxonomy's surface cues, hashed word n-grams and a few shape features, thresholds chosen by
+  cross-validation on the training split.
+
+The test split is never fit on. The evidence for a label is the sentence holding its cue, or else
+the sentence the model scores highest.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import re
 import zlib
@@ -143,13 +153,43 @@ def _f1(pred: np.ndarray, gold: np.ndarray) -> float:
     return 2 * tp / (pred.sum() + gold.sum()) if (pred.sum() + gold.sum()) else 1.0
 
 
+def featurize_tuned(
+    encoder: Encoder,
+    line_encoder: Encoder,
+    texts: Sequence[str],
+    contexts: Sequence[str],
+    known: dict[str, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Features of the tuned model: [line, context, line * context], scaled as in training.
+
+    Lines go through the tuned encoder, contexts through the shipped one (each distinct context
+    once, and not at all when `known` holds it already).
+    """
+    known = {} if known is None else known
+    fresh = [c for c in dict.fromkeys(contexts) if c not in known]
+    if fresh:
+        for context, vector in zip(fresh, encoder.encode(fresh), strict=True):
+            known[context] = vector[:DIMENSIONS]
+    lines = line_encoder.encode(list(texts))[:, :DIMENSIONS]
+    ctx = np.stack([known[c] for c in contexts])
+    return np.hstack([lines, ctx, lines * ctx]).astype(np.float32) * TUNED_SCALE
+
+
+TUNED_SCALE = 4.0  # tools/finetune_encoder.py trains the head on features scaled by this
+
+
 @dataclass
 class TaggerModel:
-    """Trained weights: one row per label, with its threshold."""
+    """Trained weights: one row per label, with its threshold.
+
+    `kind` says which features the weights read: "full" (`featurize`) or "tuned"
+    (`featurize_tuned`, which needs the tuned line encoder).
+    """
 
     weights: np.ndarray
     thresholds: np.ndarray
     fingerprint: str = ""
+    kind: str = "full"
 
     def scores(self, features: np.ndarray) -> np.ndarray:
         """Probabilities, shape (n, labels)."""
@@ -158,13 +198,16 @@ class TaggerModel:
 
     def save(self, path: Path) -> None:
         """Write weights to an .npz file."""
-        np.savez_compressed(path, weights=self.weights, thresholds=self.thresholds, fingerprint=self.fingerprint)
+        np.savez_compressed(
+            path, weights=self.weights, thresholds=self.thresholds, fingerprint=self.fingerprint, kind=self.kind
+        )
 
     @classmethod
     def load(cls, path: Path) -> TaggerModel:
         """Read weights written by `save`."""
         data = np.load(path)
-        return cls(data["weights"], data["thresholds"], str(data["fingerprint"]))
+        kind = str(data["kind"]) if "kind" in data else "full"
+        return cls(data["weights"], data["thresholds"], str(data["fingerprint"]), kind)
 
 
 def train(encoder: Encoder, examples: list[Example], folds: int = 5, l2: float = 1.0) -> TaggerModel:
@@ -211,8 +254,10 @@ class SkillTagger:
 
     CONTEXTS_KEPT = 64
 
-    def __init__(self, encoder: Encoder, model: TaggerModel):
-        self.encoder, self.model = encoder, model
+    def __init__(self, encoder: Encoder, model: TaggerModel, line_encoder: Encoder | None = None):
+        if model.kind == "tuned" and line_encoder is None:
+            raise ValueError("a tuned tagger model needs its line encoder")
+        self.encoder, self.model, self.line_encoder = encoder, model, line_encoder
         self._contexts: dict[str, np.ndarray] = {}
 
     def remember(self, context: str) -> None:
@@ -237,7 +282,11 @@ class SkillTagger:
         return [self._tagging(t, c, p) for t, c, p in zip(texts, contexts, probs, strict=True)]
 
     def _featurize(self, texts: Sequence[str], contexts: Sequence[str]) -> np.ndarray:
-        features = featurize(self.encoder, texts, contexts, self._contexts)
+        if self.model.kind == "tuned":
+            assert self.line_encoder is not None
+            features = featurize_tuned(self.encoder, self.line_encoder, texts, contexts, self._contexts)
+        else:
+            features = featurize(self.encoder, texts, contexts, self._contexts)
         self._keep(contexts)
         return features
 
@@ -269,13 +318,14 @@ class SkillTagger:
 
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "tagger.npz"
+LINE_ENCODER_PATH = Path(__file__).resolve().parent / "data" / "tagger-encoder.onnx"
 
 
 def train_default(encoder: Encoder) -> TaggerModel:
-    """Train on the training split of the project's exemplars (never on the test split)."""
+    """Train the full model on the training split of the project's exemplars (never on the test split)."""
     train_split, _ = split(all_exemplars())
     model = train(encoder, train_split)
-    model.fingerprint = _expected_fingerprint()
+    model.fingerprint = expected_fingerprint("full")
     return model
 
 
@@ -285,19 +335,27 @@ def feature_signature() -> str:
     return f"{FEATURE_VERSION}.{zlib.crc32(patterns.encode()):08x}"
 
 
-def _expected_fingerprint() -> str:
-    return f"{fingerprint(split(all_exemplars())[0])}-f{feature_signature()}"
+def line_encoder_digest(path: Path = LINE_ENCODER_PATH) -> str:
+    """Short checksum of the tuned line encoder file ("none" when there is none)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "none"
+
+
+def expected_fingerprint(kind: str) -> str:
+    """What a model of `kind` must carry to match the exemplars (and features or encoder) as they are."""
+    data = fingerprint(split(all_exemplars())[0])
+    if kind == "tuned":
+        return f"{data}-tuned-e{line_encoder_digest()}"
+    return f"{data}-f{feature_signature()}"
 
 
 def load_tagger(encoder: Encoder | None = None, path: Path = WEIGHTS_PATH) -> SkillTagger:
-    """The shipped tagger; retrained in memory if its weights are missing or stale."""
-    if encoder is None:
-        from rag.embeddings import shared_encoder
+    """The shipped tagger; a full model retrained in memory if the shipped one is missing or stale."""
+    from rag.embeddings import shared_encoder
 
-        encoder = shared_encoder()
-    expected = _expected_fingerprint()
+    encoder = encoder or shared_encoder()
     if path.exists():
         model = TaggerModel.load(path)
-        if model.fingerprint == expected:
-            return SkillTagger(encoder, model)
+        if model.fingerprint == expected_fingerprint(model.kind):
+            line_encoder = shared_encoder(LINE_ENCODER_PATH) if model.kind == "tuned" else None
+            return SkillTagger(encoder, model, line_encoder)
     return SkillTagger(encoder, train_default(encoder))

@@ -1,0 +1,354 @@
+"""Fine-tune the packaged MiniLM encoder on the project's skill exemplars, and write it back as ONNX.
+
+The shipped sentence encoder (all-MiniLM-L6-v2, int8 ONNX) is general purpose: it places
+"Not today." and "Sure, today works." close together. This tool teaches it the eleven labels:
+
+1. the int8 weights are read from the ONNX file and dequantised into a small PyTorch BERT;
+2. the encoder and a linear head (over the line, its context and their product) are trained on
+   the *training* split of `rehearsal/data/exemplars` with a multi-label loss; a dev share of the
+   training split picks the number of epochs; the test split is never read;
+3. the tuned weights are quantised back to int8 per channel and written into a copy of the
+   original graph, so inference uses the same runtime code (`rag.embeddings.MiniLMEncoder`).
+
+Training needs PyTorch, which the app does not: `make finetune` installs the `train` extra and
+writes `rehearsal/data/tagger-encoder.onnx` and `rehearsal/data/tagger.npz`.
+
+    .venv/bin/python tools/finetune_encoder.py [--epochs 5] [--out FILE.onnx --weights FILE.npz]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnx import numpy_helper
+from tokenizers import Tokenizer
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rag.embeddings import MODEL_FILE, TOKENIZER_FILE, _locate  # noqa: E402
+from rehearsal.exemplars import all_exemplars, split  # noqa: E402
+from rehearsal.tagger import LINE_ENCODER_PATH, TUNED_SCALE, WEIGHTS_PATH, TaggerModel, expected_fingerprint  # noqa: E402
+from rehearsal.taxonomy import LABELS  # noqa: E402
+
+LAYERS, HIDDEN, HEADS = 6, 384, 12
+PER_LAYER = ("query", "key", "value", "attention_out", "intermediate", "output")
+
+
+def read_onnx(path: Path) -> tuple[onnx.ModelProto, dict[str, np.ndarray], list[str], float]:
+    """The graph, its initialisers (int8 ones dequantised, under their base names), the order of
+    the per-layer matrices, and the LayerNorm epsilon."""
+    model = onnx.load(str(path))
+    raw = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+    weights: dict[str, np.ndarray] = {}
+    matrices: list[str] = []
+    for name, value in raw.items():
+        if name.endswith("_q"):
+            base = name[:-2]
+            weights[base] = value.astype(np.float32) * raw[base + "_scale"]
+            if not base.startswith("inner."):
+                matrices.append(base)
+        elif not name.endswith("_scale"):
+            weights[name] = value
+    eps = next(
+        attr.f
+        for node in model.graph.node
+        if node.op_type == "LayerNormalization"
+        for attr in node.attribute
+        if attr.name == "epsilon"
+    )
+    return model, weights, matrices, eps
+
+
+class Bert(nn.Module):
+    """BERT as in the ONNX graph: post-LayerNorm, erf GELU, mean pooling left to the caller."""
+
+    def __init__(self, weights: dict[str, np.ndarray], matrices: list[str], eps: float):
+        super().__init__()
+        t = lambda a: nn.Parameter(torch.tensor(np.array(a), dtype=torch.float32))  # noqa: E731
+        self.eps = eps
+        e = "inner.embeddings."
+        self.word = t(weights[e + "word_embeddings.weight"])
+        self.position = t(weights[e + "position_embeddings.weight"])
+        self.token_type = t(weights[e + "token_type_embeddings.weight"])
+        self.emb_ln = nn.ParameterList([t(weights[e + "LayerNorm.weight"]), t(weights[e + "LayerNorm.bias"])])
+        self.layers = nn.ModuleList()
+        for i in range(LAYERS):
+            p = f"inner.encoder.layer.{i}."
+            mats = dict(zip(PER_LAYER, matrices[i * 6 : i * 6 + 6], strict=True))
+            layer = nn.ParameterDict(
+                {
+                    "wq": t(weights[mats["query"]]),
+                    "bq": t(weights[p + "attention.self.query.bias"]),
+                    "wk": t(weights[mats["key"]]),
+                    "bk": t(weights[p + "attention.self.key.bias"]),
+                    "wv": t(weights[mats["value"]]),
+                    "bv": t(weights[p + "attention.self.value.bias"]),
+                    "wo": t(weights[mats["attention_out"]]),
+                    "bo": t(weights[p + "attention.output.dense.bias"]),
+                    "ln1w": t(weights[p + "attention.output.LayerNorm.weight"]),
+                    "ln1b": t(weights[p + "attention.output.LayerNorm.bias"]),
+                    "wi": t(weights[mats["intermediate"]]),
+                    "bi": t(weights[p + "intermediate.dense.bias"]),
+                    "wf": t(weights[mats["output"]]),
+                    "bf": t(weights[p + "output.dense.bias"]),
+                    "ln2w": t(weights[p + "output.LayerNorm.weight"]),
+                    "ln2b": t(weights[p + "output.LayerNorm.bias"]),
+                }
+            )
+            self.layers.append(layer)
+        self.matrices = matrices
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        n, length = ids.shape
+        ln = nn.functional.layer_norm
+        x = self.word[ids] + self.position[:length][None] + self.token_type[0][None, None]
+        x = ln(x, (HIDDEN,), self.emb_ln[0], self.emb_ln[1], self.eps)
+        bias = (1.0 - mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
+        d = HIDDEN // HEADS
+        for w in self.layers:
+            q = (x @ w["wq"] + w["bq"]).view(n, length, HEADS, d).transpose(1, 2)
+            k = (x @ w["wk"] + w["bk"]).view(n, length, HEADS, d).transpose(1, 2)
+            v = (x @ w["wv"] + w["bv"]).view(n, length, HEADS, d).transpose(1, 2)
+            att = torch.softmax(q @ k.transpose(-1, -2) / d**0.5 + bias, dim=-1)
+            ctx = (att @ v).transpose(1, 2).reshape(n, length, HIDDEN)
+            x = ln(x + ctx @ w["wo"] + w["bo"], (HIDDEN,), w["ln1w"], w["ln1b"], self.eps)
+            inner = nn.functional.gelu(x @ w["wi"] + w["bi"])
+            x = ln(x + inner @ w["wf"] + w["bf"], (HIDDEN,), w["ln2w"], w["ln2b"], self.eps)
+        return x
+
+    def named_weights(self) -> dict[str, np.ndarray]:
+        """Weights under the ONNX initialiser base names."""
+        e = "inner.embeddings."
+        out = {
+            e + "word_embeddings.weight": self.word,
+            e + "position_embeddings.weight": self.position,
+            e + "token_type_embeddings.weight": self.token_type,
+            e + "LayerNorm.weight": self.emb_ln[0],
+            e + "LayerNorm.bias": self.emb_ln[1],
+        }
+        names = {
+            "bq": "attention.self.query.bias",
+            "bk": "attention.self.key.bias",
+            "bv": "attention.self.value.bias",
+            "bo": "attention.output.dense.bias",
+            "ln1w": "attention.output.LayerNorm.weight",
+            "ln1b": "attention.output.LayerNorm.bias",
+            "bi": "intermediate.dense.bias",
+            "bf": "output.dense.bias",
+            "ln2w": "output.LayerNorm.weight",
+            "ln2b": "output.LayerNorm.bias",
+        }
+        for i, w in enumerate(self.layers):
+            p = f"inner.encoder.layer.{i}."
+            for key, name in names.items():
+                out[p + name] = w[key]
+            for key, matrix in zip(("wq", "wk", "wv", "wo", "wi", "wf"), self.matrices[i * 6 : i * 6 + 6], strict=True):
+                out[matrix] = w[key]
+        return {k: v.detach().numpy().astype(np.float32) for k, v in out.items()}
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask[:, :, None].float()
+    pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+    return nn.functional.normalize(pooled, dim=-1)
+
+
+class Tokens:
+    """The packaged tokenizer, padding to the longest in a batch."""
+
+    def __init__(self, max_length: int = 128):
+        self.tokenizer = Tokenizer.from_file(str(_locate(*TOKENIZER_FILE)))
+        self.tokenizer.enable_truncation(max_length=max_length)
+        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+
+    def __call__(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        enc = self.tokenizer.encode_batch(texts)
+        return torch.tensor([e.ids for e in enc]), torch.tensor([e.attention_mask for e in enc])
+
+
+def write_onnx(original: onnx.ModelProto, tuned: dict[str, np.ndarray], path: Path) -> None:
+    """A copy of the original graph with the tuned weights, int8 per channel as before."""
+    model = copy.deepcopy(original)
+    by_name = {init.name: init for init in model.graph.initializer}
+    for base, value in tuned.items():
+        if base + "_q" in by_name:
+            old_scale = numpy_helper.to_array(by_name[base + "_scale"])
+            axis = 1 if old_scale.shape[0] == 1 else 0  # per output column, or per embedding row
+            scale = np.abs(value).max(axis=1 - axis, keepdims=True) / 127.0
+            scale = np.where(scale == 0, 1e-8, scale).astype(np.float32)
+            quant = np.clip(np.round(value / scale), -127, 127).astype(np.int8)
+            by_name[base + "_q"].CopyFrom(numpy_helper.from_array(quant, base + "_q"))
+            by_name[base + "_scale"].CopyFrom(numpy_helper.from_array(scale.reshape(old_scale.shape), base + "_scale"))
+        else:
+            by_name[base].CopyFrom(numpy_helper.from_array(value.astype(np.float32), base))
+    onnx.save(model, str(path))
+
+
+def parity(bert: Bert, tokens: Tokens, onnx_path: Path, texts: list[str]) -> float:
+    """Lowest cosine between this model's and onnxruntime's sentence vectors for `texts`."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    ids, mask = tokens(texts)
+    feeds = {"input_ids": ids.numpy(), "attention_mask": mask.numpy(), "token_type_ids": np.zeros_like(ids.numpy())}
+    theirs = mean_pool(torch.tensor(session.run(None, feeds)[0]), mask)
+    with torch.no_grad():
+        ours = mean_pool(bert(ids, mask), mask)
+    return float((theirs * ours).sum(-1).min())
+
+
+class Tagger(nn.Module):
+    """Tuned encoder for the line, plus one linear layer over [line, context, line * context].
+
+    The context (the counterpart's line) keeps the shipped encoder's vector: in a session it is
+    encoded while the user reads it, off the path of the user's turn, and it is fixed here, so
+    training only runs the encoder over the user's lines.
+    """
+
+    def __init__(self, bert: Bert):
+        super().__init__()
+        self.bert = bert
+        self.head = nn.Linear(3 * HIDDEN, len(LABELS))
+
+    def forward(self, text: tuple[torch.Tensor, torch.Tensor], context: torch.Tensor) -> torch.Tensor:
+        u = mean_pool(self.bert(*text), text[1])
+        return self.head(torch.cat([u, context, u * context], dim=-1) * TUNED_SCALE)
+
+
+def f1s(scores: np.ndarray, gold: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    pred = scores >= thresholds
+    tp = (pred & gold).sum(0)
+    return 2 * tp / np.clip(pred.sum(0) + gold.sum(0), 1, None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--lr", type=float, default=4e-5)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--dev-share", type=float, default=0.15)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--frozen-layers", type=int, default=2, help="lowest encoder layers left as shipped")
+    parser.add_argument("--out", type=Path, default=LINE_ENCODER_PATH, help="the tuned encoder (ONNX)")
+    parser.add_argument("--weights", type=Path, default=WEIGHTS_PATH, help="the tagger model (head and thresholds)")
+    args = parser.parse_args()
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    torch.set_num_threads(args.threads)
+
+    source = _locate(*MODEL_FILE)
+    original, weights, matrices, eps = read_onnx(source)
+    bert, tokens = Bert(weights, matrices, eps), Tokens()
+    train_split, _ = split(all_exemplars())  # the test split is never read here
+    print(
+        f"parity with the shipped encoder: min cosine {parity(bert, tokens, source, [e.text for e in train_split[:64]]):.5f}"
+    )
+
+    def in_dev(example_id: str) -> bool:
+        return int(hashlib.sha256(("dev:" + example_id).encode()).hexdigest()[:8], 16) / 2**32 < args.dev_share
+
+    fit = [e for e in train_split if not in_dev(e.id)]
+    dev = [e for e in train_split if in_dev(e.id)]
+    print(f"fit {len(fit)} lines, dev {len(dev)} lines")
+    y_fit = torch.tensor([[float(label in e.labels) for label in LABELS] for e in fit])
+    y_dev = np.array([[label in e.labels for label in LABELS] for e in dev])
+    with torch.no_grad():  # the shipped encoder's context vectors, computed once
+        contexts = sorted({e.context for e in train_split})
+        vectors = torch.cat(
+            [
+                mean_pool(bert(*tokens(contexts[i : i + 64])), tokens(contexts[i : i + 64])[1])
+                for i in range(0, len(contexts), 64)
+            ]
+        )
+        context_of = dict(zip(contexts, vectors, strict=True))
+    for frozen in (bert.word, bert.position, bert.token_type, *bert.emb_ln):
+        frozen.requires_grad_(False)
+    for layer in bert.layers[: args.frozen_layers]:
+        for frozen in layer.values():
+            frozen.requires_grad_(False)
+    model = Tagger(bert)
+    head_params = list(model.head.parameters())
+    optimiser = torch.optim.AdamW(
+        [
+            {"params": [p for p in model.bert.parameters() if p.requires_grad], "lr": args.lr},
+            {"params": head_params, "lr": 2e-3},
+        ],
+        weight_decay=0.01,
+    )
+    positives = y_fit.sum(0)
+    loss_fn = nn.BCEWithLogitsLoss(pos_weight=((len(fit) - positives) / positives.clamp(min=1)).sqrt())
+
+    def predict(rows: list) -> np.ndarray:  # type: ignore[type-arg]
+        model.eval()
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(rows), 64):
+                batch = rows[i : i + 64]
+                out.append(
+                    torch.sigmoid(
+                        model(tokens([e.text for e in batch]), torch.stack([context_of[e.context] for e in batch]))
+                    )
+                )
+        model.train()
+        return torch.cat(out).numpy()
+
+    best, best_state, best_epoch = -1.0, None, 0
+    for epoch in range(1, args.epochs + 1):
+        start = time.perf_counter()
+        order = list(range(len(fit)))
+        random.shuffle(order)
+        total = 0.0
+        for i in range(0, len(order), args.batch):
+            idx = order[i : i + args.batch]
+            batch = [fit[j] for j in idx]
+            logits = model(tokens([e.text for e in batch]), torch.stack([context_of[e.context] for e in batch]))
+            loss = loss_fn(logits, y_fit[idx])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            total += float(loss.detach()) * len(idx)
+        scores = predict(dev)
+        macro = float(f1s(scores, y_dev, np.full(len(LABELS), 0.5)).mean())
+        print(
+            f"epoch {epoch}: loss {total / len(fit):.4f}, dev macro-F1 {macro:.3f} ({time.perf_counter() - start:.0f} s)"
+        )
+        if macro > best:
+            best, best_epoch = macro, epoch
+            best_state = copy.deepcopy(model.state_dict())
+    assert best_state is not None
+    model.load_state_dict(best_state)
+    scores = predict(dev)
+    grid = np.linspace(0.05, 0.9, 35)
+    thresholds = np.array(
+        [max(grid, key=lambda t, j=j: f1s(scores[:, [j]], y_dev[:, [j]], np.array([t]))[0]) for j in range(len(LABELS))]
+    )
+    per_label = f1s(scores, y_dev, thresholds)
+    print(
+        "dev F1 at dev thresholds:", ", ".join(f"{label} {f:.3f}" for label, f in zip(LABELS, per_label, strict=True))
+    )
+    head = np.hstack([model.head.weight.detach().numpy(), model.head.bias.detach().numpy()[:, None]])
+    print(f"kept epoch {best_epoch} (dev macro-F1 {best:.3f})")
+    write_onnx(original, model.bert.named_weights(), args.out)
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
+    print(
+        f"parity of the written file: min cosine {parity(model.bert, tokens, args.out, [e.text for e in dev[:64]]):.5f}"
+    )
+    fingerprint = expected_fingerprint("tuned") if args.out == LINE_ENCODER_PATH else "not the shipped encoder"
+    TaggerModel(head.astype(np.float32), thresholds.astype(np.float32), fingerprint, "tuned").save(args.weights)
+    print(f"wrote {args.weights}")
+
+
+if __name__ == "__main__":
+    main()
