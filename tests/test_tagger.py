@@ -175,3 +175,14 @@ def test_question_shape_is_read_past_spoken_fillers(text: str, wh_question: floa
     cues = len(LABELS)
     assert features[cues + 1] == wh_question  # a what/how question, anywhere in the line
     assert features[cues + 2] == closed_question  # a yes/no question
+
+
+def test_a_batch_tags_each_line_as_it_would_alone(tagger: SkillTagger) -> None:
+    lines = [
+        ("You never help.", "I hear you. It's been a lot. Could you take Sundays?"),
+        ("Why are you late again?", "Traffic was awful. Not my fault. Anyway, whatever."),
+        ("", "Hi."),
+    ]
+    batch = tagger.tag_batch([t for _, t in lines], [c for c, _ in lines])
+    assert batch == [tagger.tag(t, c) for c, t in lines]
+    assert all(span in t for tagging, (_, t) in zip(batch, lines, strict=True) for span in tagging.evidence.values())
