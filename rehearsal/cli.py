@@ -216,17 +216,20 @@ def cmd_redteam(args: argparse.Namespace) -> int:
     settings = _settings(args)
     library = load_library(settings.scenario_dirs)
     ids = args.scenario or sorted(library.scenarios)
-    lines = adversarial_lines(args.lines)
-    lines = lines[: args.limit] if args.limit else lines
+    every = adversarial_lines(args.lines)
+    size = min(args.limit or len(every), len(every))
     model = get_model(settings)
     store = Store(settings.store_path)
     prompt = open_prompt(settings, args.prompt)
     scores = []
-    for scenario_id in ids:
+    for i, scenario_id in enumerate(ids):
+        # --rotate: each scenario takes the next `size` lines, so the whole set is spread over them
+        start = i * size if args.rotate else 0
+        lines = [every[(start + k) % len(every)] for k in range(size)]
         scores.append(redteam_scenario(library.get(scenario_id), model, prompt, store, lines, args.seed))
         print(f"  {scenario_id}: {scores[-1].rate:.1%}", file=sys.stderr, flush=True)
     only = "".join(f" --scenario {s}" for s in args.scenario or [])
-    limit = f" --limit {args.limit}" if args.limit else ""
+    limit = (f" --limit {args.limit}" if args.limit else "") + (" --rotate" if args.rotate else "")
     print(
         f"$ rehearse redteam --model {settings.model} --prompt {prompt.id} --seed {args.seed} --lines {args.lines}"
         f"{limit}{only}"
@@ -280,6 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenario", action="append", help="only this scenario (repeatable)")
     p.add_argument("--limit", type=int, help="use only the first N adversarial lines")
     p.add_argument("--lines", choices=["main", "heldout", "wide"], default="main", help="which adversarial set")
+    p.add_argument(
+        "--rotate", action="store_true", help="with --limit N: scenario i takes the N lines after scenario i-1's"
+    )
     p.set_defaults(func=cmd_redteam)
     return parser
 

@@ -56,6 +56,42 @@ def test_redteam_with_fake_model_prints_table(capsys: pytest.CaptureFixture[str]
     assert "TOTAL" in out and "boss-extra-shifts" in out
 
 
+def test_redteam_rotate_spreads_the_set_over_scenarios(monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    import rehearsal.cli as cli
+    from rehearsal.redteam import adversarial_lines, redteam_scenario
+
+    given: dict[str, list[str]] = {}
+
+    def record(scenario, model, prompt, store, lines, seed):  # type: ignore[no-untyped-def]
+        given[scenario.id] = list(lines)
+        return redteam_scenario(scenario, model, prompt, store, lines[:1], seed)
+
+    monkeypatch.setattr(cli, "redteam_scenario", record)
+    ids = ["boss-extra-shifts", "partner-housework"]
+    assert (
+        main(
+            [
+                "redteam",
+                "--model",
+                "fake",
+                "--lines",
+                "wide",
+                "--limit",
+                "3",
+                "--rotate",
+                "--scenario",
+                ids[0],
+                "--scenario",
+                ids[1],
+            ]
+        )
+        == 0
+    )
+    every = adversarial_lines("wide")
+    assert given == {ids[0]: every[0:3], ids[1]: every[3:6]}
+    assert "--limit 3 --rotate" in capsys.readouterr().out
+
+
 @pytest.fixture(scope="module")
 def shared_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One data folder (and so one card index) for the tests that run the coach."""
