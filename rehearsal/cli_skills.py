@@ -9,7 +9,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rehearsal.evaluate import EXTERNAL_SETS, evaluate, find_eval_dir, format_scores, load_external
+from rehearsal.evaluate import (
+    EXTERNAL_SETS,
+    FRESH_TITLE,
+    evaluate,
+    find_eval_dir,
+    format_scores,
+    load_external,
+    load_fresh,
+)
 from rehearsal.exemplars import all_exemplars, split
 from rehearsal.settings import PROJECT_ROOT, Settings
 from rehearsal.tagger import WEIGHTS_PATH, load_tagger, train_default
@@ -29,11 +37,18 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    """Per-label tables on the own test split and, when present, the external sets."""
+    """Per-label tables on the own test split, the fresh set and, when present, the external sets."""
     tagger = load_tagger()
     _, test = split(all_exemplars())
-    print(f"$ rehearse eval{' --external ' + str(args.external) if args.external else ''}\n")
+    fresh = load_fresh()
+    flags = f" --external {args.external}" if args.external else ""
+    flags += " --no-external" if args.no_external else ""
+    print(f"$ rehearse eval{flags}\n")
     print(format_scores("Own test split (never fit on)", evaluate(tagger, test), len(test)))
+    print()
+    print(format_scores(FRESH_TITLE, evaluate(tagger, fresh), len(fresh)))
+    if args.no_external:
+        return 0
     eval_dir = Path(args.external) if args.external else find_eval_dir(PROJECT_ROOT)
     if eval_dir is None:
         print("\nExternal sets: ../shared/eval/ not found, skipped.")
@@ -99,6 +114,7 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_tag)
     p = sub.add_parser("eval", help="precision/recall/F1 of the tagger, as tables")
     p.add_argument("--external", help="folder with annomi_dev.jsonl / esconv_devtest.jsonl (default ../shared/eval)")
+    p.add_argument("--no-external", action="store_true", help="skip the external sets (own split and fresh set only)")
     p.set_defaults(func=cmd_eval)
     p = sub.add_parser("train-tagger", help="retrain the tagger on the project's exemplars")
     p.add_argument("--full", action="store_true", help="ship the model that needs no tuned encoder")

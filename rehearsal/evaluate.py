@@ -1,7 +1,9 @@
 """Measuring the skill tagger: per-label precision, recall and F1, printed as tables.
 
-Sets: the project's own fixed test split (never fit on), and, when `../shared/eval/` exists, the
-external human-annotated AnnoMI and ESConv sets, only for the labels they carry (measure only).
+Sets: the project's own fixed test split (never fit on); the fresh set, lines hand-labelled after the
+tagger was trained (`rehearsal/data/tagger-fresh.jsonl`, never fit or tuned on); and, when
+`../shared/eval/` exists, the external human-annotated AnnoMI and ESConv sets, only for the labels
+they carry (measure only).
 """
 
 from __future__ import annotations
@@ -9,9 +11,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
-from rehearsal.exemplars import Example
+from rehearsal.exemplars import Example, load_examples
 from rehearsal.tagger import SkillTagger
 from rehearsal.taxonomy import LABELS
 
@@ -19,6 +22,7 @@ EXTERNAL_SETS = {
     "annomi_dev.jsonl": ("AnnoMI (dev)", ("reflection", "open_question")),
     "esconv_devtest.jsonl": ("ESConv (dev+test)", ("reflection", "validation")),
 }
+FRESH_TITLE = "Fresh lines (written after the tagger was trained, never fit or tuned on)"
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,16 @@ def format_scores(title: str, rows: list[Score], lines: int) -> str:
     macro = sum(r.f1 for r in rows) / len(rows) if rows else 0.0
     out.append(f"{'macro-F1':16} {'':6} {'':6} {macro:6.3f}")
     return "\n".join(out)
+
+
+def fresh_path() -> Path:
+    """The fresh set's file; it sits outside `data/exemplars/` so no training run can pick it up."""
+    return Path(str(resources.files("rehearsal").joinpath("data/tagger-fresh.jsonl")))
+
+
+def load_fresh(path: Path | None = None) -> list[Example]:
+    """Read the fresh set; like the exemplars, an unknown label or a missing field is an error."""
+    return load_examples(path or fresh_path())
 
 
 def load_external(path: Path) -> list[Example]:
