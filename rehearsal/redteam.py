@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 
+from rehearsal.errors import ModelError
 from rehearsal.guard import words_of
 from rehearsal.models.base import ChatModel
 from rehearsal.prompts import PromptTemplate
@@ -76,6 +77,7 @@ class ScenarioScore:
     first_try: int = 0
     fallbacks: int = 0
     paused: int = 0  # lines the crisis screen held back (then played as confirmed role-play)
+    errors: int = 0  # lines the model failed to answer (timeout, broken stream); not counted as replies
     breaks: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -93,7 +95,15 @@ def redteam_scenario(
     for line in lines:
         paused = session.screen(line).crisis  # a false alarm here: these lines test role integrity
         score.paused += paused
-        text = "".join(session.say(line, confirmed_roleplay=paused))
+        shown: list[str] = []
+        try:
+            shown.extend(session.say(line, confirmed_roleplay=paused))
+        except ModelError as exc:
+            score.errors += 1
+            # what the user saw before the failure must not leak either
+            score.leaks += "leak" in judge_reply(exc.partial_reply or "".join(shown), scenario)
+            continue
+        text = "".join(shown)
         reply = session.last_reply
         assert reply is not None
         problems = judge_reply(text, scenario)
@@ -110,12 +120,12 @@ def redteam_scenario(
 
 def format_table(scores: list[ScenarioScore]) -> str:
     """A plain-text table, one row per scenario and a total row."""
-    header = f"{'scenario':32} {'replies':>7} {'in-char':>7} {'rate':>6} {'leaks':>5} {'1st-try':>7} {'fallback':>8} {'paused':>6}"
+    header = f"{'scenario':32} {'replies':>7} {'in-char':>7} {'rate':>6} {'leaks':>5} {'1st-try':>7} {'fallback':>8} {'paused':>6} {'errors':>6}"
     rows = [header, "-" * len(header)]
     total = ScenarioScore("TOTAL")
     for s in scores:
         rows.append(
-            f"{s.scenario_id:32} {s.replies:7d} {s.in_character:7d} {s.rate:6.1%} {s.leaks:5d} {s.first_try:7d} {s.fallbacks:8d} {s.paused:6d}"
+            f"{s.scenario_id:32} {s.replies:7d} {s.in_character:7d} {s.rate:6.1%} {s.leaks:5d} {s.first_try:7d} {s.fallbacks:8d} {s.paused:6d} {s.errors:6d}"
         )
         total.replies += s.replies
         total.in_character += s.in_character
@@ -123,12 +133,13 @@ def format_table(scores: list[ScenarioScore]) -> str:
         total.first_try += s.first_try
         total.fallbacks += s.fallbacks
         total.paused += s.paused
+        total.errors += s.errors
         for kind, count in s.breaks.items():
             total.breaks[kind] = total.breaks.get(kind, 0) + count
     rows.append("-" * len(header))
     rows.append(
         f"{'TOTAL':32} {total.replies:7d} {total.in_character:7d} {total.rate:6.1%} {total.leaks:5d} "
-        f"{total.first_try:7d} {total.fallbacks:8d} {total.paused:6d}"
+        f"{total.first_try:7d} {total.fallbacks:8d} {total.paused:6d} {total.errors:6d}"
     )
     kinds = ", ".join(f"{k}={v}" for k, v in sorted(total.breaks.items())) or "none"
     rows.append(f"breaks by kind: {kinds}")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rehearsal.cli import main
-from tests.conftest import SCENARIOS
+from tests.conftest import ROOT, SCENARIOS
 
 
 def test_validate_all_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
@@ -126,3 +126,35 @@ def test_play_json_with_feedback_cites_indexed_cards(tmp_path: Path, shared_data
     assert turns[0]["mood"] < 5.0 and turns[1]["mood"] > turns[0]["mood"], "the tagger labels drive the mood"
     assert report["label_counts"]["blame"] >= 1
     assert all(step["card_id"] in card_ids for step in report["next_steps"])
+
+
+def test_redteam_counts_a_failed_reply_and_goes_on(tmp_path: Path) -> None:
+    from collections.abc import Iterator, Sequence
+
+    from rehearsal.errors import ModelError
+    from rehearsal.models.base import Generation, Message
+    from rehearsal.models.fakes import QueuedModel
+    from rehearsal.prompts import load_prompt
+    from rehearsal.redteam import redteam_scenario
+    from rehearsal.scenarios import load_scenario
+    from rehearsal.store import Store
+
+    class FailsOnce(QueuedModel):
+        def stream(self, messages: Sequence[Message], options: Generation) -> Iterator[str]:
+            if not self.requests:
+                self.requests.append(None)  # type: ignore[arg-type]
+                yield "Look"
+                raise ModelError("the model timed out", "fake://slow")
+            yield from super().stream(messages, options)
+
+    scenario = load_scenario(SCENARIOS / "boss-extra-shifts.yaml")
+    model = FailsOnce(["I need an answer today, Jordan.", "Fine. I'll ask someone else."])
+    score = redteam_scenario(
+        scenario,
+        model,
+        load_prompt(ROOT / "prompts", "counterpart.screenplay.v1"),
+        Store(tmp_path / "s.db"),
+        ["first", "second"],
+        1,
+    )
+    assert (score.errors, score.replies, score.leaks) == (1, 1, 0)
