@@ -18,6 +18,7 @@ from difflib import SequenceMatcher
 from pathlib import Path
 
 from rag.retriever import Retriever
+from rehearsal.counterpart import printable
 from rehearsal.guard import GuardContext, find_violations
 from rehearsal.models.base import ChatModel, Generation, Message
 from rehearsal.prompts import PromptTemplate, load_prompt
@@ -163,13 +164,16 @@ _WORD = re.compile(r"[\w']+")
 def checked_line(answer: str, scenario: Scenario, counterpart_lines: Sequence[str]) -> str | None:
     """The answer as a line the user could say as it stands, or None.
 
-    It must be one line of one or two sentences under MAX_WORDS words, with no speaker label or
-    placeholder, pass the counterpart's own guard from the user's side (no AI or assistant voice,
-    no talk of prompts or role-play, no markup, not speaking as the other person, no echo), and not
-    copy anything the other person said.
+    It must be one line of one or two sentences under MAX_WORDS words, with no speaker label,
+    placeholder, control character or terminal escape (what `printable` cleans from replies), pass
+    the counterpart's own guard from the user's side (no AI or assistant voice, no talk of prompts
+    or role-play, no markup, not speaking as the other person, no echo), and not copy anything the
+    other person said.
     """
     line = answer.strip().strip(_QUOTES).strip()
     if not line or "\n" in line or len(line.split()) > MAX_WORDS or "…" in line:
+        return None
+    if "".join(printable(iter([line]))) != line:
         return None
     if _LEADING_LABEL.match(line) or len(_SENTENCE_END.findall(line)) > 2:
         return None

@@ -24,6 +24,15 @@ DEFAULT_PROMPT = "counterpart.screenplay.v1"
 LOCAL_PROMPT = "counterpart.continuation.v1"
 
 
+@dataclass(frozen=True)
+class ModelFailure:
+    """A model failure as the record holds it: the error, the endpoint, and what was shown of the reply."""
+
+    error: str
+    endpoint: str
+    partial_reply: str  # '' when no reply came at all
+
+
 @dataclass
 class Session:
     """One conversation with one counterpart, recorded turn by turn."""
@@ -144,6 +153,26 @@ class Session:
     def unanswered(self) -> str | None:
         """The user's last line if the model failed to answer it (send it again to retry)."""
         return self._unanswered[0] if self._unanswered else None
+
+    def failures(self) -> dict[int, ModelFailure]:
+        """The last recorded model failure on each user line still without a reply, by its place in the transcript.
+
+        Read from the record (the model_error events), so a page can show a cut-off reply again after
+        any rerun. A line sent again and answered has a reply, so it has no entry.
+        """
+        waiting = {
+            self._shown[place]: place
+            for place, (speaker, _) in enumerate(self.transcript)
+            if speaker == "user" and (place + 1 == len(self.transcript) or self.transcript[place + 1][0] == "user")
+        }
+        found: dict[int, ModelFailure] = {}
+        for event in self.store.events(self.id):
+            if event["kind"] == "model_error" and event["turn_idx"] in waiting:
+                detail = event["detail"]
+                found[waiting[event["turn_idx"]]] = ModelFailure(
+                    str(detail.get("error", "")), str(detail.get("endpoint", "")), str(detail.get("partial_reply", ""))
+                )
+        return found
 
     def _take_back(self, idxs: list[int]) -> str:
         """Drop these lines from the transcript and mark them taken back; returns the first one's text."""

@@ -307,7 +307,8 @@ def test_an_unreachable_model_is_named_and_the_line_is_kept(app: AppTest, monkey
     start(app)
     app.chat_input[0].set_value("I can't do Saturday.").run()
     assert not app.exception
-    assert app.error and "127.0.0.1:9" in app.error[0].value and "send it again" in app.error[0].value
+    [error] = [e.value for e in app.error]
+    assert "127.0.0.1:9" in error and "No reply came." in error and "“Send it again”" in error, error
     store = Store(Settings.from_env().store_path)
     session_id = store.sessions()[0].id
     assert [t["text"] for t in store.turns(session_id)][-1] == "I can't do Saturday."

@@ -151,6 +151,31 @@ def test_a_plain_two_sentence_line_passes(scenario: Scenario) -> None:
     assert checked_line(line, scenario, [scenario.opening_line]) == line
 
 
+CLEAN = "Dana, I can't take Saturday, but I can stay late on Tuesday."
+
+
+@pytest.mark.parametrize(
+    "dirty",
+    [
+        "\x1b[31mDana, I can't take Saturday,\x1b[0m but I can stay late on Tuesday.",
+        "Dana, I can't take Saturday,\x1b[2J but I can stay late on Tuesday.",
+        "Dana, I can't take Saturday, but I can stay late on Tuesday.\x1b",
+        "Dana, I can't\x07 take Saturday, but I can stay late on Tuesday.",
+        "Dana, I can't take Saturday,\r but I can stay late on Tuesday.",
+        "Dana, I can't take\x00 Saturday, but I can stay late on Tuesday.",
+        "Dana, I can't take Saturday, but I can stay\u202e late on Tuesday.",
+        "Dana, I can't\u200b take Saturday, but I can stay late on Tuesday.",
+    ],
+    ids=["colour", "clear-screen", "escape-at-end", "bell", "carriage-return", "nul", "bidi-override", "zero-width"],
+)
+def test_a_line_with_control_characters_or_escapes_is_dropped(
+    scenario: Scenario, hint: Hint, transcript: list[tuple[str, str]], dirty: str
+) -> None:
+    assert checked_line(CLEAN, scenario, [scenario.opening_line]) == CLEAN
+    assert checked_line(dirty, scenario, [scenario.opening_line]) is None
+    assert phrase(hint, scenario, transcript, QueuedModel([dirty], model_id=REMOTE), PROMPTS) == hint
+
+
 def test_the_hint_prompt_renders_for_every_scenario(hint: Hint) -> None:
     from rehearsal.scenarios import load_scenario
 

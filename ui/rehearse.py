@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from rehearsal.coach import Coach
-from rehearsal.errors import RehearsalError
+from rehearsal.errors import ModelError, RehearsalError
 from rehearsal.feedback import TurnFeedback
 from rehearsal.hints import phrase, suggest
 from rehearsal.modes import MODE_HELP, MODE_TITLES, Mode, for_mode
 from rehearsal.safety import PAUSE_MESSAGE, crisis_resources
 from rehearsal.scenario import Scenario
-from rehearsal.session import Session, open_prompt
+from rehearsal.session import ModelFailure, Session, open_prompt
 from rehearsal.settings import Settings
 from rehearsal.taxonomy import PITFALLS, TITLES
 from ui import state
@@ -76,35 +77,69 @@ def meter(session: Session) -> None:
 
 
 def conversation(session: Session) -> None:
-    """The transcript and the chat input, with replies streamed."""
+    """The transcript, what was shown of a reply the model never finished, and the chat input."""
     log = st.container()  # new lines stream in above the input box, where the transcript is
+    notice = st.empty()
+    failures = session.failures()  # from the record, so a cut-off reply stays on screen across reruns
+    last = len(session.transcript) - 1
+    again = session.unanswered is not None and unanswered_notice(notice, failures.get(last))
+    text = st.chat_input(f"What do you say to {session.counterpart.scenario.persona.name}?")
+    if again or (text and text == session.unanswered):  # the line on screen is sent again
+        text, again = session.unanswered, True
+        failures.pop(last, None)  # its new reply takes the place of the cut-off one
     with log:
-        for speaker, said in session.transcript:
+        for place, (speaker, said) in enumerate(session.transcript):
             with st.chat_message("assistant" if speaker == "counterpart" else "user"):
                 st.text(said)
-    name = session.counterpart.scenario.persona.name
-    if text := st.chat_input(f"What do you say to {name}?"):
-        if session.screen(text).crisis:  # before the line is saved or the counterpart sees it
-            st.session_state["held_line"] = text
-            st.rerun()
-        with log:
-            speak(session, text)
-
-
-def speak(session: Session, text: str, confirmed_roleplay: bool = False) -> None:
-    """Show the user's line and stream the reply; a model failure is shown and the line kept."""
+            if (failure := failures.get(place)) and failure.partial_reply:
+                with st.chat_message("assistant"):
+                    st.text(failure.partial_reply)
+                    st.caption("(cut off)")
     if text:
+        notice.empty()
+        send(session, log, text, shown=again)
+
+
+def unanswered_notice(slot: DeltaGenerator, failure: ModelFailure | None) -> bool:
+    """In `slot`: why the last line has no reply and the ways on; True when the user asks to send it again."""
+    if failure is None:
+        reason = "No reply came."
+    else:
+        error = failure.error[:1].upper() + failure.error[1:]
+        if failure.partial_reply:
+            reason = f"{error}. The reply was cut off; the part shown is kept in the record, marked as partial."
+        else:
+            reason = f"{error}. No reply came."
+    with slot.container():
+        st.error(
+            f"{reason} Your line is saved: press “Send it again” to retry it, "
+            "or “Take back my last line” to say it another way."
+        )
+        return st.button("Send it again", icon=":material/refresh:", key="send-again")
+
+
+def send(session: Session, log: DeltaGenerator, text: str, shown: bool = False) -> None:
+    """Screen the line, then stream the reply into the log; `shown`: the line is on screen already."""
+    if session.screen(text).crisis:  # before the line is saved or the counterpart sees it
+        st.session_state["held_line"] = text
+        st.rerun()
+    with log:
+        speak(session, text, show_line=not shown)
+
+
+def speak(session: Session, text: str, confirmed_roleplay: bool = False, show_line: bool = True) -> None:
+    """Show the user's line and stream the reply; a model failure is recorded and shown on the next run."""
+    if show_line:
         with st.chat_message("user"):
             st.text(text)
-        with st.chat_message("assistant"):
-            try:
-                st.write_stream(session.say(text, confirmed_roleplay=confirmed_roleplay))
-            except RehearsalError as exc:
-                st.session_state["turn_error"] = (
-                    f"{exc}. The reply was cut off (the part shown is kept in the record, marked as partial). "
-                    "Your line is saved; send it again to retry."
-                )
-        st.rerun()
+    with st.chat_message("assistant"):
+        try:
+            st.write_stream(session.say(text, confirmed_roleplay=confirmed_roleplay))
+        except ModelError:
+            pass  # recorded with what was shown of the reply: the next run shows both from the record
+        except RehearsalError as exc:
+            st.session_state["turn_error"] = f"{exc}."
+    st.rerun()
 
 
 def safety_pause(session: Session, settings: Settings) -> None:
@@ -172,8 +207,9 @@ def controls(session: Session, settings: Settings) -> None:
     """Rewind, hint, difficulty, end: one row that wraps on a narrow screen, every label whole."""
     row = st.container(horizontal=True, vertical_alignment="center")
     if row.button("Take back my last line", icon=":material/undo:", disabled=not session.can_rewind):
+        unanswered = session.unanswered is not None
         taken = session.rewind()
-        st.session_state["rewound"] = taken
+        st.session_state["rewound"] = (taken, unanswered)
         st.rerun()
     if row.button("What could I say?", icon=":material/lightbulb:"):
         _tagger, retriever = state.coach_parts(settings)
@@ -207,8 +243,10 @@ def controls(session: Session, settings: Settings) -> None:
 
 def notices(session: Session) -> None:
     """One-off messages from the last action."""
-    if taken := st.session_state.pop("rewound", None):
-        st.info(f"Taken back: “{taken}”. Both tries stay in the record; say it another way.")
+    if rewound := st.session_state.pop("rewound", None):
+        taken, unanswered = rewound
+        kept = "It stays in the record" if unanswered else "Both tries stay in the record"
+        st.info(f"Taken back: “{taken}”. {kept}; say it another way.")
     if error := st.session_state.pop("turn_error", None):
         st.error(error)
     if hint := st.session_state.pop("hint", None):

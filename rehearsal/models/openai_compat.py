@@ -69,12 +69,12 @@ def describe_failure(exc: Exception, started: bool = False, timeout: float | Non
 
 
 class _BodyDeadline(httpx2.SyncByteStream):
-    """A response body that fails with `ReadTimeout` once `seconds` have passed since its headers."""
+    """A response body that fails with `ReadTimeout` once its request's `deadline` (monotonic) has passed."""
 
-    def __init__(self, response: httpx2.Response, seconds: float):
+    def __init__(self, response: httpx2.Response, deadline: float):
         assert isinstance(response.stream, httpx2.SyncByteStream)  # the client is synchronous
         self.stream, self.request = response.stream, response.request
-        self.deadline = time.monotonic() + seconds
+        self.deadline = deadline
 
     def __iter__(self) -> Iterator[bytes]:
         for part in self.stream:
@@ -86,17 +86,41 @@ class _BodyDeadline(httpx2.SyncByteStream):
         self.stream.close()
 
 
+_DEADLINE = "rehearsal_deadline"  # request extension: when the whole reply must be in (time.monotonic())
+
+
 def deadline_client(seconds: float) -> httpx2.Client:
-    """The OpenAI SDK's HTTP client, with every reply body cut off `seconds` after its headers.
+    """The OpenAI SDK's HTTP client, with every reply cut off `seconds` after its request was sent.
 
     httpx's timeout applies to each read, so a server that keeps sending keep-alive comments but
     never a reply would otherwise hold the user for ever.
     """
 
-    def limit(response: httpx2.Response) -> None:
-        response.stream = _BodyDeadline(response, seconds)
+    def stamp(request: httpx2.Request) -> None:
+        request.extensions[_DEADLINE] = time.monotonic() + seconds
 
-    return openai.DefaultHttpxClient(event_hooks={"response": [limit]})
+    def limit(response: httpx2.Response) -> None:
+        deadline = response.request.extensions.get(_DEADLINE, time.monotonic() + seconds)
+        response.stream = _BodyDeadline(response, deadline)
+
+    return openai.DefaultHttpxClient(event_hooks={"request": [stamp], "response": [limit]})
+
+
+REFUSED_PAUSE = 0.5  # seconds before trying a refused connection once more (a local server restarting)
+
+
+def refused(exc: BaseException | None) -> bool:
+    """Did the connection fail before any request went out (refused, unknown host)? Then one more try is cheap.
+
+    A timeout is not: trying again would make the user wait the whole limit a second time.
+    """
+    while exc is not None:
+        if isinstance(exc, _TIMEOUTS):
+            return False
+        if isinstance(exc, httpx.ConnectError | httpx2.ConnectError | ConnectionRefusedError):
+            return True
+        exc = exc.__cause__
+    return False
 
 
 class LangChainModel:
@@ -121,7 +145,19 @@ class LangChainModel:
         self.needs_finish = needs_finish
 
     def stream(self, messages: Sequence[Message], options: Generation) -> Iterator[str]:
-        """Stream the reply; sampling options are passed through to the provider."""
+        """Stream the reply; sampling options are passed through to the provider.
+
+        A refused connection is tried once more after `REFUSED_PAUSE`; nothing else is retried.
+        """
+        try:
+            yield from self._stream_once(messages, options)
+        except ModelError as exc:
+            if not refused(exc.__cause__):
+                raise
+            time.sleep(REFUSED_PAUSE)
+            yield from self._stream_once(messages, options)
+
+    def _stream_once(self, messages: Sequence[Message], options: Generation) -> Iterator[str]:
         kwargs: dict[str, object] = {"max_tokens": options.max_tokens, **options.extra}
         kwargs["temperature"] = options.temperature
         if options.seed is not None:
@@ -157,7 +193,8 @@ def openai_compatible(model_name: str, base_url: str | None, api_key: str | None
         base_url=base_url,
         api_key=SecretStr(api_key or "not-needed"),  # local servers ignore it; ChatOpenAI insists on one
         timeout=timeout,
-        max_retries=1,
+        # the SDK would retry a timeout too, making the user wait twice the limit: refusals are retried above
+        max_retries=0,
         streaming=True,
         http_client=deadline_client(timeout),
     )
