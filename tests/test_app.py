@@ -15,34 +15,7 @@ from rehearsal.scenarios import load_scenario
 from rehearsal.session import Session, open_prompt
 from rehearsal.settings import Settings
 from rehearsal.store import Store
-from tests.conftest import ROOT, SCENARIOS
-
-APP = str(ROOT / "app.py")
-
-
-@pytest.fixture(scope="module")
-def shared_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One data folder for the module, so the card index is built once."""
-    return tmp_path_factory.mktemp("appdata")
-
-
-@pytest.fixture
-def data_dir(shared_data: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """A fresh data folder per test that reuses the module's card index."""
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "index").symlink_to(shared_data / "index", target_is_directory=True)
-    (shared_data / "index").mkdir(exist_ok=True)
-    monkeypatch.setenv("REHEARSAL_DATA_DIR", str(data))
-    return data
-
-
-@pytest.fixture
-def app(data_dir: Path) -> AppTest:
-    import streamlit as st
-
-    st.cache_resource.clear()
-    return AppTest.from_file(APP, default_timeout=120)
+from tests.conftest import APP, ROOT, SCENARIOS
 
 
 def button(app: AppTest, label: str) -> object:

@@ -92,12 +92,6 @@ def test_redteam_rotate_spreads_the_set_over_scenarios(monkeypatch: pytest.Monke
     assert "--limit 3 --rotate" in capsys.readouterr().out
 
 
-@pytest.fixture(scope="module")
-def shared_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One data folder (and so one card index) for the tests that run the coach."""
-    return tmp_path_factory.mktemp("data")
-
-
 def test_play_json_with_feedback_cites_indexed_cards(tmp_path: Path, shared_data: Path, capsys) -> None:
     from rag.cards import load_cards
 
