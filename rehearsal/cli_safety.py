@@ -13,6 +13,9 @@ from rehearsal.exemplars import all_exemplars, split
 from rehearsal.safety import SAFETY_WEIGHTS, Category, CrisisDetector, train_safety_model
 
 SAFETY_DATA = Path(__file__).resolve().parent / "data" / "safety"
+# Tuning files of deliberately hard safe twins ("I won't need my coat in Dubai"): fitted on, but
+# left out of the false-alarm budget that sets the threshold, which they would otherwise push up.
+HARD_TWINS = "tune-[3-9]"
 SPLITS = {
     "tune*": "tuning set, tune*.jsonl (rules written and model fit on it)",
     "test": "held-out set, test.jsonl (never fit on; rules not written from it)",
@@ -68,11 +71,15 @@ def cmd_safety(args: argparse.Namespace) -> int:
 
         start = time.perf_counter()
         rows = load_split("tune*")
+        hard_twins = {row["id"] for row in load_split(HARD_TWINS)}
         everyday = [e.text for e in split(all_exemplars())[0]]
-        model = train_safety_model(shared_encoder(), rows, everyday)
+        budgeted = [row["id"] not in hard_twins for row in rows]
+        model = train_safety_model(shared_encoder(), rows, everyday, budgeted=budgeted)
         model.save(SAFETY_WEIGHTS)
         print(
-            f"trained on {len(rows)} lines of tune*.jsonl (threshold {model.threshold:.2f}) in {time.perf_counter() - start:.1f} s -> {SAFETY_WEIGHTS}"
+            f"trained on {len(rows)} lines of tune*.jsonl (threshold {model.threshold:.2f}) in {time.perf_counter() - start:.1f} s -> {SAFETY_WEIGHTS}\n"
+            f"5-fold cross-validation on the tuning lines, rules included: recall {model.cv_recall:.3f}, "
+            f"false alarms {model.cv_false_alarm:.3f} (on the safe lines of the files other than {HARD_TWINS}.jsonl)"
         )
         return 0
     detector = CrisisDetector()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,42 +76,33 @@ PATTERNS: dict[Category, re.Pattern[str]] = {
         r"\b(?:i'?m|i am|been|feel(?:ing)?|get|getting) (?:so |really |pretty |very )?suicidal\b",
         r"\b(?:my )?suicid(?:e|al) (?:note|letter|plan|thoughts?|attempt)s?\b",
         r"\b(?:attempt(?:ed|ing)?|try(?:ing)?|tried|thinking about|think about|planning|plan) (?:to )?(?:suicide|kill myself|end it)\b",
-        r"\b(?:want|wanna|wanted|wish|ready|going|gonna|planning) (?:to |i (?:was|were|could) )?(?:die|be dead|disappear (?:forever|for good|permanently)|not exist|stop existing)\b",
+        r"\b(?:want|wanna|wanted|wish|ready|planning) (?:to |i (?:was|were|could) )?(?:die|be dead|disappear (?:forever|for good|permanently)|not exist|stop existing)\b",
         r"\bwish(?:ing)? i (?:was|were|had) (?:never been born|dead|not here|gone)\b",
-        r"\b(?:i )?(?:don'?t|do not|no longer|dont) want to (?:be alive|live|exist|be here|wake up|go on|keep going)\b",
+        r"\b(?:i )?(?:don'?t|do not|no longer|dont) want to (?:be alive|live|exist|be here anymore|wake up(?! early))\b(?! (?:in|with|like|on|at|early|without) )",
         r"\b(?:better off|happier|easier) (?:dead|without me|if i (?:was|were|wasn'?t|weren'?t) (?:here|around|gone|dead|alive))\b",
         r"\b(?:no|not any|isn'?t any|there'?s no) (?:point|reason) (?:in |to )?(?:living|being alive|going on|carrying on|waking up|being here|staying alive|life|anymore|any more)\b",
-        r"\b(?:can'?t|cannot|can not) (?:go on|keep going|do (?:this|life) anymore|take (?:it|this) anymore|carry on)\b",
-        r"\b(?:won'?t|will not|not going to|ain'?t gonna|shan'?t) be (?:here|around|alive)\b",
+        r"\b(?:won'?t|will not|not going to|ain'?t gonna|shan'?t) be alive\b",
         r"\b(?:won'?t|will not|not) (?:need|be needing) (?:it|them|this|that|any of (?:it|this)|my \w+) (?:after|anymore|any more|much longer|where i'?m going)\b",
-        r"\bnot (?:planning on|planning to|going to be) (?:be(?:ing)? )?(?:here|around|alive)\b",
         r"\b(?:sleep|go to sleep|fall asleep|close my eyes) and (?:never|not) wake up\b",
         r"\b(?:never|not) wake up again\b",
         r"\b(?:sav(?:ed|ing)|stockpil\w+|hoard\w*|collect(?:ed|ing)|kept|keeping|count(?:ed|ing)) (?:up )?(?:all )?(?:my |the |enough |some )?(?:pills|tablets|meds|medication|paracetamol|painkillers|sleeping pills)\b",
         r"\b(?:take|took|swallow(?:ed)?|down(?:ed)?) (?:all|the whole (?:bottle|packet|box)|a (?:bottle|packet|box)|every one) (?:of )?(?:my |the |them|those )?(?:pills|tablets|meds)?",
         r"\b(?:i|i'?ve|i'?ll|i'?d|gonna|going to|want to|thinking about|think about|could|might|planning to) (?:\w+ ){0,3}overdos(?:e|ed|ing)\b(?! on (?:coffee|sugar|chocolate|caffeine|netflix|tv))",
-        r"\b(?:jump|jumping|throw myself) (?:off|from|in front of|under)\b",
         r"\b(?:bought|got|have|found|tied|buy|buying) (?:a |the |some )?(?:rope|noose|gun|shotgun)\b(?! (?:for|to) (?:the|my) (?:boat|climbing|tent|hunting|swing))",
         r"\b(?:goodbye|farewell|last) (?:letters?|notes?|messages?|texts?)\b",
-        r"\bwr(?:ote|itten|iting) (?:letters?|notes?) (?:to|for) (?:everyone|my (?:kids|family|children|parents|mum|mom|dad))\b",
         r"\bgiv(?:e|ing|en) (?:away )?(?:all )?(?:my|all my) (?:things|stuff|belongings|possessions|clothes) away\b",
         r"\bgiv(?:ing|en|e) away (?:all )?(?:my|all my) (?:things|stuff|belongings|possessions)\b",
-        r"\b(?:say(?:ing)?|said) (?:my )?(?:last |final )?goodbyes? to (?:everyone|you all|my (?:kids|family|children|friends))\b",
         r"\b(?:burden|weight) (?:on|to) (?:everyone|you all|my family|them|you)\b",
-        r"\beveryone(?:'d| would) be (?:better|fine|happier|relieved)\b",
         r"\b(?:the )?world (?:would be|is) better (?:off )?without me\b",
-        r"\bno one (?:would|will) (?:miss|notice|care) (?:me|if i)\b",
+        r"\bno one (?:would|will) (?:miss|notice|care) (?:me|if i)\b(?! (?:skip\w*|missed|didn'?t (?:go|come|turn up))\b)",
         r"\bwhat'?s the point (?:of|in) (?:living|me|being alive|anything|waking up|going on|carrying on)\b",
         r"\bi'?m (?:done|finished) with (?:life|living|everything|it all)\b",
-        r"\b(?:this|tonight|today|friday|tomorrow|sunday|monday) (?:is|will be) (?:my|the) last (?:day|night|time)\b",
-        r"\bnot (?:be )?(?:here|around) (?:much longer|by|next|for (?:long|much))\b",
         r"\bdisappear (?:forever|for good|permanently)\b",
         r"\bstep(?:ped)? (?:off|in front of)\b",
         r"\b(?:the|which|that) (?:bridge|cliff|train line|railway|tracks|motorway bridge)\b.*\b(?:know|picked|chosen|found|went to)\b",
         r"\b(?:know|picked|chosen|found) (?:which|the|a) (?:bridge|cliff|spot|place|train)\b",
         r"\bresign from life\b",
         r"\b(?:garage|car) with the engine running\b",
-        r"\b(?:sorted|settled|done) before i go\b|\b(?:before|after|once|when) i'?m (?:gone|dead)\b|\bafter i die\b",
         r"\bwelcome (?:a heart attack|death|an accident|a crash)\b|\bhope (?:the plane|the train|my car|i) (?:goes down|crashes|gets? hit|doesn'?t wake|don'?t wake)\b",
         r"\b(?:hate|sick of|tired of) (?:that i'?m |being )?(?:still )?(?:here|alive|existing)\b|\bwaking up and being disappointed\b",
         r"\b(?:research\w*|looked up|look(?:ing)? up|googl\w+|reading (?:about|forums))\b.{0,40}\b(?:suicide|methods?|how (?:high|tall|many|much|long)|tallest|lethal|how (?:they'?d|to) do it)\b",
@@ -120,12 +111,10 @@ PATTERNS: dict[Category, re.Pattern[str]] = {
         r"\b(?:rather|sooner) be dead\b.{0,40}\b(?:literally|mean (?:it|that)|seriously|not joking)\b",
         r"\btak(?:e|ing) (?:all|everything) (?:in|from) the (?:medicine |bathroom )?cabinet\b",
         r"\blike it was the last time\b|\bthe last thing (?:she|he|they) (?:will )?remembers? (?:from|of|about) me\b",
-        r"\b(?:already decided|made my decision)\b.{0,60}\b(?:peace|next month|this weekend|tonight|soon)\b|\bat peace with (?:it|my decision)\b|\bmade (?:my )?peace with (?:it|dying|going)\b",
+        r"\b(?:already decided|made my decision)\b.{0,60}\b(?:peace|next month|this weekend|tonight|soon)\b|\bi'?m at peace with (?:it|my decision)\b|\bmade (?:my )?peace with (?:it|dying|going)\b",
         r"\bmade (?:up )?my mind\b.{0,30}\b(?:this weekend|tonight|tomorrow|soon|friday|saturday|sunday|date)\b",
         r"\b(?:a|my) plan and a date\b|\bpicked a date\b|\bhaving a plan is\b|\bi have a plan\b",
-        r"\b(?:clock(?:ing)? out|switch(?:ing)? off|check(?:ing)? out|log(?:ging)? off|go(?:ing)?|leav(?:e|ing)) (?:permanently|for good|forever)\b",
         r"\b(?:taken|took|swallowed) (?:a lot|loads|a load|a bunch|handfuls?) of (?:something|pills|tablets|them)\b",
-        r"\bready to (?:go|stop|die) now\b|\bready to stop (?:paying|living|existing)\b",
         r"\bpicked (?:my|the|a) spot\b|\bright moment to go\b",
         r"\b(?:future i'?m not having|no future for me|not having a future)\b",
         r"\bvoices\b.{0,50}\b(?:tonight|kill|die|do it|end it|the night)\b",
@@ -133,17 +122,28 @@ PATTERNS: dict[Category, re.Pattern[str]] = {
         r"\bend(?:ing)? my life\b|\bthe thing i'?m ending\b",
         r"\bwon'?t get (?:another|the) chance (?:to|\.|$)",
         r"\b(?:still )?alive by (?:christmas|summer|spring|next|the end|then)\b|\bdon'?t see myself (?:still )?(?:here|alive|around)\b",
-        r"\bwon'?t be (?:there|here) for (?:it|the|her|his)\b",
         r"\bhow many (?:paracetamol|pills|tablets|sleeping pills)\b",
         r"\brope'?s? (?:is )?in (?:the|my)\b",
         r"\bpray i (?:won'?t|don'?t|never) wake\b",
         r"\bsuicide (?:is|has been) (?:all|on my mind|what)\b|\bthought about suicide\b",
         r"\blife insurance\b.{0,60}\b(?:them|kids|help|more than|for)\b",
-        r"\b(?:be|i'?ll be) gone before\b|\bproperly gone\b|\bgone for good\b",
-        r"\btired of (?:existing|living|being alive|life)\b",
         r"\bworld (?:is|would be) (?:kinder|better|lighter) without me\b|\bwithout me in it\b",
         r"\bremember (?:that|this) after\b",
-        r"\bdebt\b.{0,40}\bonce i'?m dead\b|\bonce i'?m dead\b",
+        r"\b(?:out|exit|escape|retire|leave|leaving|check(?:ing)? out|resign(?:ing)?) (?:of |from )?life\b|\bwant out of life\b",
+        r"\bwant to (?:go|be) where (?:he|she|they) (?:is|are)\b|\b(?:want|going) to join (?:her|him|them)\b(?! (?:for|at|in|on|and)\b)",
+        r"\bshould (?:have|'?ve) (?:been me|died)\b.{0,60}\b(?:fix|join|going to|soon|want to)\b",
+        r"\bhope my heart (?:just )?stops\b|\b(?:hope|hoping|wish|pray)\b.{0,20}\b(?:don'?t|won'?t|never|not) wake up\b",
+        r"\bworth more (?:to \w+ )?dead\b|\bwish i'?d never been born\b",
+        r"\b(?:death|dying) (?:sounds|seems|feels|would be|is) like (?:a |the )?(?:relief|peace|rest|release|answer|only)\b",
+        r"\bhow high\b.{0,40}\b(?:to be sure|enough|to die)\b|\b(?:does|would) it hurt to (?:overdose|drown|die|hang|jump)\b",
+        r"\bwhat dose\b.{0,30}\benough\b|\bhow many\b.{0,40}\bit would take\b",
+        r"\b(?:hairdryer|toaster|radio)\b.{0,40}\bbath\b|\bbath\b.{0,40}\b(?:hairdryer|toaster)\b",
+        r"\b(?:make|making) it look like an accident\b",
+        r"\b(?:burden|problem)\b.{0,60}\b(?:take (?:that|it) away|solve it for|remov\w+ myself)\b|\bno me,? no problem\b",
+        r"\b(?:rest|sleep) for good\b|\bsleep forever\b|\bstay asleep\b.{0,20}\bforever\b",
+        r"\bnow (?:that )?i'?ve decided\b.{0,40}\b(?:calm|lighter|peace|relie\w+)\b|\b(?:calm|lighter|peace|relie\w+)\b.{0,40}\bnow (?:that )?i'?ve decided\b",
+        r"\b(?:in the ground|six feet under)\b.{0,30}\b(?:sooner|soon|by then)\b",
+        r"\blast (?:day|night|week|month) on (?:earth|this planet)\b",
     ),
     Category.self_harm: _rx(
         r"\b(?:cut|cutting|cuts|burn|burnt|burned|burning|hurt|hurting|harm|harming|hit|hitting|punch(?:ed|ing)?|scratch(?:ed|ing)?|bang(?:ed|ing)?|starv(?:e|ed|ing)|punish(?:ed|ing)?|bite|biting|carv(?:e|ed|ing)) (?:myself|my (?:arms?|legs?|wrists?|thighs?|skin|stomach|head|hips?))\b",
@@ -173,6 +173,9 @@ PATTERNS: dict[Category, re.Pattern[str]] = {
         r"\b(?:used|took) (?:a |my |the )?(?:compass|razor|blade|knife|lighter|scissors) (?:on|to) my\b",
         r"\bholding (?:a|the) (?:razor|blade|knife)\b",
         r"\bblood on the (?:towels|sheets)\b",
+        r"\b(?:take|taking|took) it out on my (?:own )?(?:arms?|legs?|skin|body|wrists?)\b",
+        r"\b(?:go|went) (?:to the \w+ )?(?:and|to) cut\b",
+        r"\b(?:scars|marks|cuts|thighs|arms|wrists)\b.{0,60}\b(?:i didn'?t|it wasn'?t|they weren'?t)\b",
     ),
     Category.being_harmed: _rx(
         rf"\b{PARTNER} (?:(?:has|had|have|keeps?|kept|always|still|just|sometimes|often|)\s?)?{VIOLENCE} (?:me|us|my (?:mum|mom|son|daughter|kids|children|baby|brother|sister|little \w+))\b",
@@ -180,13 +183,13 @@ PATTERNS: dict[Category, re.Pattern[str]] = {
         r"\bthreaten(?:s|ed|ing)? (?:to )?(?:kill|hurt|hit|beat|take the kids|burn)\b",
         r"\b(?:scared|afraid|terrified|frightened|too scared) (?:to go|of going|to be|of being) (?:home|back|alone with (?:him|her|them))\b",
         r"\b(?:scared|afraid|terrified|frightened) (?:of )?(?:what )?(?:he|she|they)(?:'ll| will| might| would)? (?:do|hurt|kill|hit|find)\b",
-        r"\b(?:scared|afraid|terrified|frightened) (?:of )?(?:my (?:husband|wife|partner|boyfriend|girlfriend|dad|father|mum|mom|mother|stepdad|ex))\b",
-        r"\b(?:won'?t|doesn'?t|don'?t|didn'?t|wouldn'?t) let me (?:leave|go out|see|talk to|have (?:my own|a|any)|use|work|call|text|out|sleep|eat)\b",
-        r"\b(?:not|never) allowed to (?:see|go|leave|talk|have|call|text|work|spend|wear|eat)\b",
+        r"\b(?:scared|afraid|terrified|frightened) (?:of )?(?:my (?:husband|wife|partner|boyfriend|girlfriend|dad|father|mum|mom|mother|stepdad|ex))\b(?!-in-law|'s opinion| (?:will|'ll|would|might) (?:be (?:disappointed|upset|cross|sad)|say|think))",
+        r"\b(?:won'?t|doesn'?t|don'?t|didn'?t|wouldn'?t) let me (?:leave(?! early)|go out|see|talk to|have (?:my own|a|any)|use|work|call|text|out|sleep|eat)\b",
+        r"\b(?:not|never) allowed to (?:see|go|leave|talk|have|call|text|work|spend|wear|eat)\b(?!.{0,30}\b(?:at work|at school|in class|in the office|on shift)\b)",
         r"\b(?:takes|keeps|kept|controls|has|took all|takes all|won'?t give me) (?:all )?(?:of )?my (?:bank ?card|cards|money|wages|salary|phone|passport|keys|car keys|benefits|pin)\b",
         r"\b(?:checks?|checking|goes through|tracks?|tracking|reads?) my (?:phone|messages|texts|location|emails|bank)\b.*\b(?:every|all the time|won'?t|not allowed|scared|makes me|or else|if i)\b",
         r"\b(?:locked|locks|locking|lock) me (?:in|out)\b",
-        r"\b(?:following|followed|follows|stalking|stalked|stalks|watching) me\b(?! on (?:instagram|twitter|x|tiktok|insta))",
+        r"\b(?:following|followed|follows|stalking|stalked|stalks|watching) me\b(?! on (?:instagram|twitter|x|tiktok|insta))(?! \w+ing\b| cook| play| work)",
         r"\b(?:outside my (?:house|flat|work|door)) (?:again|every|all)\b",
         r"\b(?:forced|forces|forcing|pressur(?:ed|es|ing)|made|makes) me (?:to )?(?:have sex|sleep with|do (?:things|stuff) i|into sex|watch)\b",
         r"\b(?:raped|sexually assaulted|molest\w*|touch(?:es|ed)? me when i)\b",
@@ -206,14 +209,21 @@ PATTERNS: dict[Category, re.Pattern[str]] = {
         r"\bthrew (?:a|the) \w+ at (?:my|me)\b|\bnext time (?:she|he) won'?t miss\b",
         r"\b(?:our|my) \w+ (?:hits|beats|slaps|kicks|punches) (?:us|me)\b",
         r"\bif dinner'?s not ready\b",
+        r"(?<!not )\b(?:scared|afraid|terrified|frightened) of (?:him|her)\b",
+        r"\bmade me (?:kneel|stand|sleep) (?:on|in|outside)\b|\bpinn(?:ed|s|ing) me (?:against|down|to)\b",
+        r"\bcarer\b.{0,60}\b(?:slap\w*|hits?|hitting|rough|shouts|pinch\w*)\b",
+        r"\b(?:kicked|punched|hit|beat|shoved|pushed) me so hard\b",
+        r"\b(?:told|tells) me not to tell\b|\bcan'?t tell my (?:parents|mum|mom|dad) about (?:us|him|her|it)\b|\bour (?:little )?secret\b",
+        r"\b(?:jump|jumping) me\b|\blocked out\b.{0,30}\b(?:cold|night|again)\b|\bnot allowed out\b",
+        r"\bbeing starved\b|\bleave me hungry\b",
     ),
     Category.harming_others: _rx(
         r"\b(?:going to|gonna|will|want to|wanna|plan(?:ning)? to|about to|could easily|i'?ll) (?:really |actually |seriously )?(?:hurt|kill|stab|shoot|strangle|poison|smother|run over|beat up|attack|burn)\b"
         r" (?:him|her|them|someone|somebody|people|the baby|my (?:\w+ ){0,2}(?:baby|son|daughter|kids|wife|husband|partner|boss|mum|mom|dad|ex|neighbou?r|brother|sister))\b"
-        r"(?! (?:for|if|when) (?:forgetting|eating|being|doing|saying|not|leaving|using|taking|borrowing|spoiling|telling|losing|breaking|touching|he|she|they|you)\b)",
+        r"(?! (?:for|if|when) (?:\w+ing|not|he|she|they|you)\b)",
         r"\b(?:knife|gun|weapon|bat|hammer|blade|poison|petrol|acid)\b.{0,60}\b(?:him|her|them|his|their|pay|ready|car|waiting|tonight|bag)\b",
         r"\b(?:him|her|them|he|she|they)\b.{0,60}\b(?:knife|gun|weapon|hammer|poison|petrol|acid)\b",
-        r"\bmake (?:him|her|them) pay\b",
+        r"\bmake (?:him|her|them) pay\b(?! for (?:the|a|his|her|their|my|it)\b)",
         r"\b(?:scared|afraid|terrified|frightened|worried) (?:that )?i(?:'ll| will| might| could| am going to) (?:hurt|harm|kill|shake|smother|drop|hit|do something to)\b",
         r"\b(?:thought|thoughts|thinking|fantasi[sz]\w*|imagin\w*) (?:about|of) (?:hurting|killing|stabbing|smothering|running (?:him|her|them) over|running (?:his|her|their) car off|poisoning|hitting)\b",
         r"\b(?:run|running|drive|driving|ran) (?:his|her|their|them|him) (?:car )?(?:off|over)\b",
@@ -236,8 +246,86 @@ PATTERNS: dict[Category, re.Pattern[str]] = {
         r"\b(?:pistol|gun|rifle|knife)\b.{0,20}\bto (?:school|work|the office|college|uni)\b",
         r"\brun (?:him|her|them) down\b",
         r"\blist of names\b",
+        r"\b(?:bringing|bring) something\b.{0,40}\b(?:regret|sorry|pay)\b|\bmade a list of (?:the )?(?:people|who)\b",
+        r"\b(?:drive|driving|drove) (?:into|through) (?:the |a )?(?:crowd|people|them)\b",
+        r"\bmake (?:him|her|them|you) (?:bleed|suffer)\b",
+        r"\bleave (?:him|her|them) without (?:his|her|their) (?:meds|medication|food|water)\b",
     ),
 }
+
+# Phrasings that are about danger as often as about ordinary plans ("when I'm gone", "can't go on",
+# "won't be around"): they pause unless the line is plainly about a trip, a move, a job or a joke.
+AMBIGUOUS = _rx(
+    r"\b(?:can'?t|cannot|can not) (?:go on|keep going|do (?:this|life) anymore|take (?:it|this) anymore|carry on)\b",
+    r"\bnot (?:planning on|planning to|going to be) (?:be(?:ing)? )?(?:here|around|alive)\b",
+    r"\b(?:jump|jumping|throw myself) (?:off|from|in front of|under)\b",
+    r"\bwr(?:ote|itten|iting) (?:letters?|notes?) (?:to|for) (?:everyone|my (?:kids|family|children|parents|mum|mom|dad))\b",
+    r"\b(?:say(?:ing)?|said) (?:my )?(?:last |final )?goodbyes? to (?:everyone|you all|my (?:kids|family|children|friends))\b",
+    r"\beveryone(?:'d| would) be (?:better|fine|happier|relieved)\b",
+    r"\b(?:this|tonight|today|friday|tomorrow|sunday|monday) (?:is|will be) (?:my|the) last (?:day|night|time)\b",
+    r"\bnot (?:be )?(?:here|around) (?:much longer|by|next|for (?:long|much))\b",
+    r"\b(?:sorted|settled|done) before i go\b|\b(?:before|after|once|when) i'?m (?:gone|dead)\b|\bafter i die\b",
+    r"\b(?:clock(?:ing)? out|switch(?:ing)? off|check(?:ing)? out|log(?:ging)? off|go(?:ing)?|leav(?:e|ing)) (?:permanently|for good|forever)\b",
+    r"\bready to (?:go|stop|die) now\b|\bready to stop (?:paying|living|existing)\b",
+    r"\bwon'?t be (?:there|here) for (?:it|the|her|his)\b",
+    r"\b(?:be|i'?ll be) gone before\b|\bproperly gone\b|\bgone for good\b",
+    r"\btired of (?:existing|living|being alive|life)\b(?! in )",
+    r"\bdebt\b.{0,40}\bonce i'?m dead\b|\bonce i'?m dead\b",
+    r"\b(?:going|gonna) (?:to )?(?:die|be dead)\b",
+    r"\b(?:don'?t|do not) want to (?:go on|keep going|wake up(?! early)|be here)\b",
+    r"\b(?:won'?t|will not|not going to|ain'?t gonna|shan'?t) be (?:here|around|there)\b",
+    r"\bsaid my goodbyes\b|\bthis is me saying goodbye\b",
+    r"\b(?:chosen|picked|set|decided on) (?:a |the )?(?:day|date|night|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b",
+    r"\bi'?ll be gone (?:by|before|soon)\b|\bbe gone soon\b",
+    r"\b(?:after|once) (?:this|the|my) (?:weekend|week|party|exams?|results|holidays|summer|divorce|funeral)\b.{0,30}\b(?:i'?m done|finishing it|ending it|it'?s over|i'?m gone)\b",
+    r"\b(?:the )?last (?:thing i'?ll (?:write|say)|session|time i'?ll)\b|\bbecause it'?s the last time\b",
+    r"\b(?:thanks?|thank (?:you|her|him|them)) for everything\b.{0,60}\b(?:sorry|before i'?m gone|while i (?:still )?can|goodbye|last)\b",
+    r"\bwhile i (?:still )?can\b",
+    r"\bnot (?:planning on|going to be) (?:being )?(?:here|around)\b",
+)
+# Plain talk of trips, moves, jobs, events and jokes: what makes an ambiguous phrase ordinary.
+ORDINARY = _rx(
+    r"\b(?:holiday|trip|travel\w*|moving (?:to|out|in|house|abroad|back)|move (?:to|out|in|abroad|back)|moved (?:to|out|in|house))\b",
+    r"\b(?:new (?:flat|house|place|job)|found a (?:flat|place|house|room)|my own place|lease|hand(?:ing|ed)? in my notice)\b",
+    r"\b(?:leaving (?:do|drinks|party)|retir\w+|transfer\w*|abroad|overseas|flights?|airport|cab|taxi|conference|annual leave)\b",
+    r"\b(?:to|in) (?:australia|canada|spain|portugal|germany|france|berlin|dubai|leeds|london|the city|new zealand|america|india)\b",
+    r"\bbungee\b|\bdiving board\b|\blike this with\b|\bnoise\b|\bnight shifts\b|\bschool ever\b|\bwhen (?:they|he|she) turns?\b",
+    r"\b(?:a|one|two|three|six|\d+) (?:year|month|week)s? (?:in|abroad|away|off)\b|\b(?:surgery|operation)\b",
+    r"\b(?:football|neighbours|council)\b|\bhanded in my keys\b",
+    r"\blast (?:night|day|week) (?:in|at) (?:this|the|my) (?:flat|house|job|town|city|place|school|office)\b",
+)
+
+# Broad cue words, often harmless on their own: features for the learned layer, never a pause.
+SOFT: dict[Category, re.Pattern[str]] = {
+    Category.suicidal_ideation: _rx(
+        r"\b(?:goodbye|farewell|funeral|grave|will|insurance|last time|for good|permanently|forever|the end|over soon|one last)\b",
+        r"\b(?:burden|problem|bother|drain|disappointment|trouble|mess)\b.{0,40}\b(?:longer|anymore|any more|soon|again|gone|without)\b",
+        r"\b(?:without me|miss me|notice|relieved|free of me|better off|easier|happier)\b",
+        r"\b(?:pills|tablets|meds|rope|bridge|train|platform|roof|ledge|edge|cliff|motorway|river|sea|tracks|balcony)\b",
+        r"\b(?:decided|made up my mind|my mind'?s made up|ready|calm|peace|chosen|picked)\b",
+        r"\b(?:disappear|vanish|not exist|not be here|stop existing|sleep forever|not wake up|be gone)\b",
+        r"\b(?:die|dying|dead|death|suicide|kill myself|end it)\b",
+    ),
+    Category.self_harm: _rx(
+        r"\b(?:cut|cuts|cutting|blade|blades|razor|scars?|burns?|bruises?|bleed|bleeding|blood|marks)\b",
+        r"\b(?:punish|deserve|relaps\w*|urge|clean for|on purpose|deliberately)\b",
+        r"\b(?:sleeves|hoodie|hide|hiding|cover)\b",
+    ),
+    Category.being_harmed: _rx(
+        r"\b(?:won'?t|doesn'?t|don'?t|didn'?t|wouldn'?t) let me\b|\b(?:not|never) allowed\b|\bmakes? me\b",
+        r"\b(?:scared|afraid|terrified|frightened|safe)\b",
+        r"\b(?:he|she|they|him|her|them)\b.{0,30}\b(?:hit|hits|slap\w*|punch\w*|kick\w*|chok\w*|push\w*|shov\w*|grab\w*|threw|throws|hurt\w*|locks?|locked)\b",
+        r"\b(?:secret|tell anyone|believe me|my phone|my money|passport|watching me|follows? me|outside my)\b",
+    ),
+    Category.harming_others: _rx(
+        r"\b(?:i'?m going to|i'?ll|i will|gonna|want to|wanna|i'?d)\b.{0,20}\b(?:kill|hurt|stab|shoot|strangle|smash|break|burn|poison|beat|make \w+ pay|get)\b",
+        r"\b(?:knife|gun|bat|hammer|blade|petrol|acid|poison|crowbar|weapon)\b",
+        r"\b(?:revenge|pay for|regret|sorry|suffer|bleed|teach \w+ a lesson)\b",
+        r"\b(?:the baby|my baby|my son|my daughter|the kids|my kids|toddler|my mum|my dad|my wife|my husband)\b",
+    ),
+}
+# Signs that a line is play, not danger: laughter and jokes. Features for the learned layer only.
+PLAYFUL = _rx(r"\b(?:lol|lmao|haha\w*|jk|joking|kidding|obviously|omg|ha)\b|😂|🤣|😅")
 
 # Ways of speaking that look like danger but are not: idioms and hyperbole, checked on the
 # matched stretch and the words around it.
@@ -253,6 +341,17 @@ HYPERBOLE = _rx(
     r"\bover my dead body\b",
     r"\b(?:nearly|almost) died (?:laughing|of embarrassment|of shame)\b",
     r"\bkill (?:for|two birds)\b",
+    r"\b(?:embarrass\w*|mortif\w*|cringe|ashamed)\b.{0,30}\b(?:could|would|wanted to|want to) (?:just )?die\b",
+    r"\b(?:could|would|wanted to|want to) (?:just )?die\b.{0,30}\b(?:embarrass\w*|mortif\w*|cringe|shame)\b",
+    r"\bdie (?:of|from) (?:boredom|embarrassment|shame|laughter|laughing|happiness|cringe|envy|jealousy)\b",
+    r"\b(?:skin|eat|roast) (?:me|him|her|you|us) alive\b|\b(?:be|is|are) the death of me\b|\bhave my (?:head|guts|hide)\b",
+    r"\b(?:have|give (?:me|him|her|them)) a heart attack\b|\bblow a gasket\b|\bhit the roof\b|\bgo(?:ing)? (?:through the roof|spare|ballistic)\b",
+    r"\b(?:dead|die) in the water\b|\bdead meat\b|\bdead to me\b|\bwe'?re all going to die\b",
+    r"\bi could (?:cheerfully |happily |honestly |literally |just )?(?:kill|murder|strangle|throttle) (?:my \w+|him|her|them|you)\b",
+    r"\b(?:i'?ll|i will|gonna|going to) (?:actually |literally )?end you\b|\bwring (?:your|his|her) neck\b",
+    r"\b(?:kill|murder|strangle) each other\b|\bthrew (?:a |the )?(?:cushion|pillow|sock|teddy|snowball)\b|\bpillow fight\b",
+    r"\blost the will to live\b.{0,40}\b(?:lecture|meeting|queue|call|film|class|episode)\b",
+    r"\b(?:lecture|meeting|queue|call|film|class|episode)\b.{0,40}\blost the will to live\b",
 )
 # Talk about the past that is over, someone else, work, fiction or games.
 SAFE_CONTEXT = _rx(
@@ -260,6 +359,7 @@ SAFE_CONTEXT = _rx(
     r"\bin a good place\b",
     r"\b(?:used to|as a (?:teen|teenager|kid|child|student)|when i was (?:young|younger|a teen|\d+|\w+teen|at (?:school|uni))|years ago|in my twenties|back in (?:school|uni|the day|\d{4}))\b",
     r"\b(?:in recovery|recovered|better place now|doing (?:much |so )?better now|haven'?t (?:done|hurt|cut) (?:that|myself|it) (?:in|for)|clean for|(?:\d+|two|three|four|five|six|seven|eight|nine|ten) (?:years|months) (?:clean|free|since))\b",
+    r"\b(?:i'?m an?|as an?|i work as an?) (?:social worker|teacher|teaching assistant|gp|doctor|midwife|coroner|police officer|youth worker|counsellor|psychiatrist|carer|vet)\b|\bsafeguarding\b",
     r"\b(?:ward|patients?|clients?|nurse|paramedic|calls are part of|on shift|volunteer(?:ing)?|helpline|training|course|module|lecture|essay|research|article|documentary|podcast|novel|film|movie|series|episode|book|character|game|level|boss fight|elden ring|fortnite|minecraft|news|headline)\b",
     r"\b(?:his|her|their|my (?:mum|mom|dad|father|mother|brother|sister|friend|uncle|aunt|grandad|grandfather|grandma|grandmother|cousin)(?:'s)?) (?:suicide|overdose|death|funeral|attempt)\b",
     r"\b(?:killed (?:him|her|them)self|took (?:his|her|their) (?:own )?life|died by suicide)\b",
@@ -267,8 +367,15 @@ SAFE_CONTEXT = _rx(
 )
 # Recovery stated outright wins over any sign of the present ("three years free of it today").
 RECOVERED = _rx(
+    r"\bhaven'?t (?:self[- ]?harmed|cut|hurt myself|burned myself) (?:in|for)\b",
     r"\b(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten) (?:days|weeks|months|years) (?:free of|clean from|clean of|since i last)\b",
 )
+# Injuries by accident, which only the self-harm cues would mistake.
+ACCIDENT = _rx(
+    r"\b(?:shaving|by accident|accidentally|chopping (?:onions|veg\w*|the \w+)|clumsy)\b",
+    r"\bon (?:a|the) (?:cupboard|door|shelf|table|oven tray|tin|tin lid|steam wand|rose bush|thorn|nail|fence|car door|paper)\b",
+)
+DELIBERATE = _rx(r"\b(?:on purpose|deliberately|wasn'?t an accident|not an accident|meant to)\b")
 # Signs that a past or second-hand mention is in fact current.
 CURRENT = _rx(
     r"\b(?:again|last night|this morning|tonight|today|yesterday|this week|right now|at the moment|these days|lately|started|keep|can'?t stop)\b",
@@ -320,7 +427,7 @@ class CrisisDetector:
         if learned is None:
             return ruled
         model, encoder = learned
-        probs = model.scores(safety_features(encoder, [text]))[0]
+        probs = model.scores(safety_features(encoder, [text], model))[0]
         if probs[0] >= model.threshold:
             return SafetyCheck(True, list(Category)[int(np.argmax(probs[1:]))], "model")
         return ruled
@@ -341,7 +448,12 @@ class CrisisDetector:
                     continue
                 if safe_context:
                     continue
+                if category is Category.self_harm and ACCIDENT.search(flat) and not DELIBERATE.search(flat):
+                    continue
                 return SafetyCheck(True, category, category.value)
+        light = bool(HYPERBOLE.search(flat)) and not _serious(flat)
+        if AMBIGUOUS.search(flat) and not (safe_context or light or ORDINARY.search(flat)):
+            return SafetyCheck(True, Category.suicidal_ideation, "ambiguous")
         return SafetyCheck(False)
 
 
@@ -382,25 +494,81 @@ PAUSE_MESSAGE = (
 
 
 SAFETY_WEIGHTS = Path(__file__).resolve().parent / "data" / "safety.npz"
+NEIGHBOURS = 3  # how many nearest labelled lines of each kind the neighbour features average over
 
 
-def safety_features(encoder: Encoder, texts: list[str]) -> np.ndarray:
-    """MiniLM mean and max embeddings, hashed word n-grams, and the rule verdict per category."""
+def _alternatives(pattern: re.Pattern[str]) -> list[re.Pattern[str]]:
+    """The alternatives `_rx` joined, each compiled on its own."""
+    parts = pattern.pattern.split("|(?:")
+    return [re.compile(part if i == 0 else "(?:" + part, re.IGNORECASE) for i, part in enumerate(parts)]
+
+
+_SOFT_CUES = [*_alternatives(AMBIGUOUS), *(cue for category in Category for cue in _alternatives(SOFT[category]))]
+_CONTEXT_CUES = [HYPERBOLE, SAFE_CONTEXT, CURRENT, PLAYFUL, RECOVERED, ACCIDENT, ORDINARY]
+
+
+def cue_features(flat: str) -> list[float]:
+    """0/1 flags on a normalised line: the rule verdict per category, each soft cue, and the contexts
+    that make a cue harmless (hyperbole, the past, laughter, accidents) or current."""
+    return [
+        *(1.0 if PATTERNS[c].search(flat) else 0.0 for c in Category),
+        *(1.0 if cue.search(flat) else 0.0 for cue in _SOFT_CUES),
+        *(1.0 if cue.search(flat) else 0.0 for cue in _CONTEXT_CUES),
+    ]
+
+
+def base_features(encoder: Encoder, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(features, mean embeddings): MiniLM mean and max embeddings, hashed word n-grams, cue flags."""
     from rehearsal.tagger import ngram_features
 
     flat = [normalise(t) for t in texts]
     vectors = encoder.encode(flat, with_max=True)
     grams = np.array([ngram_features(f) for f in flat], dtype=np.float32)
-    rules = np.array([[1.0 if PATTERNS[c].search(f) else 0.0 for c in Category] for f in flat], dtype=np.float32)
-    return np.hstack([vectors * 4, grams * 2, rules]).astype(np.float32)
+    cues = np.array([cue_features(f) for f in flat], dtype=np.float32)
+    features = np.hstack([vectors * 4, grams * 2, cues]).astype(np.float32)
+    return features, vectors[:, : vectors.shape[1] // 2]
+
+
+def neighbour_features(similarity: np.ndarray, anchor_crisis: np.ndarray) -> np.ndarray:
+    """How close each line is to the nearest labelled crisis lines and the nearest safe ones.
+
+    `similarity` is (lines, anchors) cosine similarity. Nearness to particular examples catches
+    phrasings a single linear boundary over the embedding cuts across ("I won't need the room"
+    beside "I won't need my coat in Spain")."""
+    columns = []
+    for mask in (anchor_crisis, ~anchor_crisis):
+        nearest = -np.sort(-similarity[:, mask], axis=1)[:, :NEIGHBOURS]
+        columns += [nearest[:, 0], nearest.mean(axis=1)]
+    near = np.stack(columns, axis=1)
+    return np.hstack([near, near[:, [0]] - near[:, [2]], near[:, [1]] - near[:, [3]]]) * 8
+
+
+def safety_features(encoder: Encoder, texts: list[str], model: SafetyModel) -> np.ndarray:
+    """The learned layer's input for `texts`: base features plus nearness to the model's anchors."""
+    features, means = base_features(encoder, texts)
+    # einsum rather than a BLAS product: right after the encoder, BLAS threads waking up cost ~10 ms
+    similarity = np.einsum("id,ad->ia", means, model.anchor_vectors())
+    return np.hstack([features, neighbour_features(similarity, model.anchor_crisis)])
 
 
 @dataclass
 class SafetyModel:
-    """Weights for 'crisis' plus one head per category (bias last), and the crisis threshold."""
+    """Weights for 'crisis' plus one head per category (bias last), the crisis threshold, and the
+    labelled lines' mean embeddings (int8) with their crisis label, for the neighbour features."""
 
     weights: np.ndarray
     threshold: float
+    anchors: np.ndarray
+    anchor_crisis: np.ndarray
+    cv_recall: float = 0.0  # out-of-fold on the tuning lines, with the rules, at this threshold
+    cv_false_alarm: float = 0.0
+    _vectors: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+
+    def anchor_vectors(self) -> np.ndarray:
+        """The anchors as float unit vectors (converted once)."""
+        if self._vectors is None:
+            self._vectors = np.ascontiguousarray(self.anchors.astype(np.float32) / 127)
+        return self._vectors
 
     def scores(self, features: np.ndarray) -> np.ndarray:
         """Probabilities, shape (n, 1 + categories)."""
@@ -409,47 +577,86 @@ class SafetyModel:
 
     def save(self, path: Path) -> None:
         """Write to .npz."""
-        np.savez_compressed(path, weights=self.weights, threshold=np.float32(self.threshold))
+        np.savez_compressed(
+            path,
+            weights=self.weights,
+            threshold=np.float32(self.threshold),
+            anchors=self.anchors,
+            anchor_crisis=self.anchor_crisis,
+            cv=np.array([self.cv_recall, self.cv_false_alarm], dtype=np.float32),
+        )
 
     @classmethod
     def load(cls, path: Path) -> SafetyModel:
         """Read what `save` wrote."""
         data = np.load(path)
-        return cls(data["weights"], float(data["threshold"]))
+        cv = data["cv"]
+        return cls(
+            data["weights"],
+            float(data["threshold"]),
+            data["anchors"],
+            data["anchor_crisis"].astype(bool),
+            *map(float, cv),
+        )
+
+
+def _quantise(vectors: np.ndarray) -> np.ndarray:
+    return np.asarray(np.clip(np.round(vectors * 127), -127, 127), dtype=np.int8)
+
+
+def _with_neighbours(
+    x: np.ndarray, means: np.ndarray, rows: np.ndarray, anchors: np.ndarray, crisis: np.ndarray
+) -> np.ndarray:
+    """Features of `rows` with neighbour features over the `anchors` (row indices); a line is never its own neighbour."""
+    similarity = means[rows] @ means[anchors].T
+    similarity[rows[:, None] == anchors[None, :]] = -1.0
+    return np.hstack([x[rows], neighbour_features(similarity, crisis[anchors])])
 
 
 def train_safety_model(
     encoder: Encoder,
     rows: list[dict[str, Any]],
     everyday: Sequence[str] = (),
-    max_false_alarm: float = 0.10,
-    l2: float = 0.3,
+    max_false_alarm: float = 0.05,
+    l2: float = 1.0,
+    budgeted: Sequence[bool] | None = None,
 ) -> SafetyModel:
     """Fit on labelled lines plus `everyday` rehearsal lines (all safe). The threshold is the lowest
-    whose out-of-fold false-alarm rate on the labelled safe lines (with the rules) stays within
-    `max_false_alarm`: as much recall as that budget of pauses allows."""
+    whose out-of-fold false-alarm rate (with the rules) on the labelled safe lines marked in
+    `budgeted` (default: all) stays within `max_false_alarm`: as much recall as that budget of
+    pauses allows. Lines written as deliberately hard twins of crisis lines can be left out of the
+    budget, so that adding them teaches the model without raising the threshold."""
     from rehearsal.tagger import fit_logistic
 
     labelled = len(rows)
     rows = [*rows, *({"text": t, "crisis": False, "category": None} for t in everyday)]
-    x = safety_features(encoder, [r["text"] for r in rows]).astype(np.float64)
+    x, means = base_features(encoder, [r["text"] for r in rows])
+    means = _quantise(means).astype(np.float32) / 127  # the precision the saved anchors will have
     y = np.array(
         [[float(r["crisis"]), *(float(r["category"] == c.value) for c in Category)] for r in rows], dtype=np.float64
     )
+    crisis = y[:, 0] == 1
+    index = np.arange(len(rows))
     folds = 5
-    fold_of = np.arange(len(rows)) % folds
     oof = np.zeros(len(rows))
     for fold in range(folds):
-        fit, held = fold_of != fold, fold_of == fold
-        w = fit_logistic(x[fit], y[fit, :1], l2)
-        oof[held] = 1 / (1 + np.exp(-np.clip(x[held] @ w[:, :-1].T + w[:, -1], -30, 30)))[:, 0]
+        fit, held = index[index % folds != fold], index[index % folds == fold]
+        anchors = fit[fit < labelled]
+        w = fit_logistic(_with_neighbours(x, means, fit, anchors, crisis).astype(np.float64), y[fit, :1], l2)
+        held_x = _with_neighbours(x, means, held, anchors, crisis)
+        oof[held] = 1 / (1 + np.exp(-np.clip(held_x @ w[:, :-1].T + w[:, -1], -30, 30)))[:, 0]
     ruled = np.array([CrisisDetector(use_model=False).check_rules(r["text"]).crisis for r in rows])
-    safe = (y[:, 0] == 0) & (np.arange(len(rows)) < labelled)
+    counted = np.zeros(len(rows), dtype=bool)
+    counted[:labelled] = True if budgeted is None else np.asarray(budgeted, dtype=bool)
+    safe = ~crisis & counted
     threshold = 0.99
     for candidate in np.linspace(0.99, 0.01, 99):
         false_alarms = ((oof >= candidate) | ruled)[safe].mean()
         if false_alarms > max_false_alarm:
             break
         threshold = float(candidate)
-    weights = fit_logistic(x, y, l2)
-    return SafetyModel(weights.astype(np.float32), threshold)
+    fired = (oof >= threshold) | ruled
+    cv = (float(fired[crisis].mean()), float(fired[safe].mean()))
+    anchors = index[:labelled]
+    weights = fit_logistic(_with_neighbours(x, means, index, anchors, crisis).astype(np.float64), y, l2)
+    return SafetyModel(weights.astype(np.float32), threshold, _quantise(means[:labelled]), crisis[:labelled], *cv)

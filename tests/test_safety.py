@@ -6,6 +6,7 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rehearsal.cli import main
@@ -57,6 +58,82 @@ def test_crisis_lines_are_caught_with_their_category(text: str, category: Catego
 )
 def test_heated_grief_and_idiomatic_lines_do_not_pause(text: str) -> None:
     assert not detector.check(text).crisis
+
+
+rules = CrisisDetector(use_model=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("Don't wait up for me, I won't be around much longer", Category.suicidal_ideation),
+        (
+            "I've left the dog's lead and a note for my brother, I'll be gone before anyone wakes",
+            Category.suicidal_ideation,
+        ),
+        ("I've decided. I'm calm now that I've decided, and it's tonight", Category.suicidal_ideation),
+        ("Would it hurt to jump from the multi-storey? Asking for me", Category.suicidal_ideation),
+        ("Honestly I'm worth more to them dead, with the insurance", Category.suicidal_ideation),
+        ("the hairdryer's next to the bath and I keep looking at it", Category.suicidal_ideation),
+        ("My carer slaps my hands when I'm slow to eat", Category.being_harmed),
+        ("I took it out on my arms again after the phone call", Category.self_harm),
+        ("I'll make him bleed for what he did to my sister", Category.harming_others),
+    ],
+)
+def test_the_rules_alone_catch_indirect_lines(text: str, category: Category) -> None:
+    check = rules.check_rules(text)
+    assert check.crisis and check.category is category
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I won't be around next month, I'm moving to Canada",
+        "I could die of embarrassment, I called my boss 'mate'",
+        "Mum will have my guts if I'm late again",
+        "I cut my thumb on the tin lid making dinner",
+        "I'll make him pay for the window he broke",
+        "I'm not scared of him, just tired of his moods",
+        "We're all going to die someday, so I booked the skydive",
+        "I'm tired of living in a flat share, I want my own place",
+        "No one would care if I skipped the quiz night",
+    ],
+)
+def test_the_rules_leave_trips_idioms_and_accidents_alone(text: str) -> None:
+    assert not rules.check_rules(text).crisis
+
+
+def test_an_ambiguous_phrase_still_pauses_when_the_plan_is_not_ordinary() -> None:
+    assert rules.check_rules("I'm going for good this time, it's all sorted").crisis
+    assert not rules.check_rules("I'm going for good this time, I'm moving to Spain").crisis
+
+
+def test_a_deliberate_injury_is_not_an_accident() -> None:
+    assert not rules.check_rules("I cut myself shaving this morning").crisis
+    assert rules.check_rules("I cut myself shaving this morning, on purpose").crisis
+
+
+def test_the_model_round_trips_with_its_anchors(tmp_path: Path) -> None:
+    from rehearsal.safety import SAFETY_WEIGHTS, SafetyModel
+
+    model = SafetyModel.load(SAFETY_WEIGHTS)
+    assert model.anchors.dtype == np.int8 and len(model.anchors) == len(model.anchor_crisis)
+    assert 0 < model.cv_recall <= 1 and 0 <= model.cv_false_alarm <= 1
+    model.save(tmp_path / "m.npz")
+    again = SafetyModel.load(tmp_path / "m.npz")
+    assert again.threshold == model.threshold
+    assert np.array_equal(again.anchors, model.anchors) and np.array_equal(again.weights, model.weights)
+
+
+def test_neighbour_features_compare_the_nearest_crisis_and_safe_lines() -> None:
+    from rehearsal.safety import NEIGHBOURS, neighbour_features
+
+    similarity = np.array([[0.9, 0.8, 0.7, 0.1, 0.2, 0.3]])
+    crisis = np.array([True, True, True, False, False, False])
+    near = neighbour_features(similarity, crisis)[0] / 8
+    assert NEIGHBOURS == 3
+    assert near[:4] == pytest.approx([0.9, 0.8, 0.3, 0.2])
+    assert near[4:] == pytest.approx([0.6, 0.6])
 
 
 def test_same_verdict_every_run() -> None:
@@ -119,6 +196,7 @@ def test_safety_eval_prints_recall_and_false_alarm_tables(capsys) -> None:
     out = capsys.readouterr().out
     assert "$ rehearse safety --eval" in out
     assert "held-out set" in out and "false alarms" in out
+    assert "second held-out set, test-2.jsonl" in out, "the fresh held-out set has its own table"
 
 
 def test_everyday_rehearsal_lines_rarely_pause() -> None:
