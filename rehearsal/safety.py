@@ -144,6 +144,12 @@ PATTERNS: dict[Category, re.Pattern[str]] = {
         r"\bnow (?:that )?i'?ve decided\b.{0,40}\b(?:calm|lighter|peace|relie\w+)\b|\b(?:calm|lighter|peace|relie\w+)\b.{0,40}\bnow (?:that )?i'?ve decided\b",
         r"\b(?:in the ground|six feet under)\b.{0,30}\b(?:sooner|soon|by then)\b",
         r"\blast (?:day|night|week|month) on (?:earth|this planet)\b",
+        r"\b(?:standing|sitting|i'?m|i am) (?:on|at) (?:the|a) (?:roof|ledge|bridge|railing|edge|top of the car park|platform edge)\b"
+        r"(?=.{0,40}\b(?:now|tonight|looking down|to jump|just wanted)\b|\W*$)",
+        r"\b(?:writing|typing) this from the (?:roof|bridge|top of|edge)\b",
+        r"\b(?:drank|drunk|swallowed|took|taken) (?:some |the |a bottle of |a cup of )?(?:bleach|antifreeze|weedkiller|rat poison)\b",
+        r"\b(?:don'?t|do not) plan on (?:seeing|being|making it|living)\b|\bor any (?:year|christmas|birthday) after\b",
+        r"\bit'?s not a cry for help\b|\bfor me,? not (?:a|the) (?:patient|story|book)\b|\bis a fall from\b.{0,30}\benough\b",
     ),
     Category.self_harm: _rx(
         r"\b(?:cut|cutting|cuts|burn|burnt|burned|burning|hurt|hurting|harm|harming|hit|hitting|punch(?:ed|ing)?|scratch(?:ed|ing)?|bang(?:ed|ing)?|starv(?:e|ed|ing)|punish(?:ed|ing)?|bite|biting|carv(?:e|ed|ing)) (?:myself|my (?:arms?|legs?|wrists?|thighs?|skin|stomach|head|hips?))\b",
@@ -164,7 +170,7 @@ PATTERNS: dict[Category, re.Pattern[str]] = {
         r"\b(?:bandages|plasters)\b.{0,60}\b(?:mine|i do|again|hide|hiding|know why)\b",
         r"\b(?:slammed|burned|burnt|hit|cut|scratched|punched|banged)\b.{0,40}\b(?:deliberately|on purpose|wasn'?t an accident)\b",
         r"\b(?:throwing up|make myself sick|purging) after (?:eating|meals|every)\b",
-        r"\bcarv(?:e|ed|ing) (?:\w+ )?into my\b",
+        r"\bcarv(?:e|ed|ing) (?:\w+ ){0,2}into my\b",
         r"\b(?:pinch|twist|scratch|pick)\w* (?:at )?my skin\b",
         r"\b\d+ ?cals? a day\b",
         r"\bcan'?t wear short sleeves\b|\blong sleeves\b.{0,40}\b(?:obvious|always|hide|you know why)\b",
@@ -215,7 +221,7 @@ PATTERNS: dict[Category, re.Pattern[str]] = {
         r"\b(?:kicked|punched|hit|beat|shoved|pushed) me so hard\b",
         r"\b(?:told|tells) me not to tell\b|\bcan'?t tell my (?:parents|mum|mom|dad) about (?:us|him|her|it)\b|\bour (?:little )?secret\b",
         r"\b(?:jump|jumping) me\b|\blocked out\b.{0,30}\b(?:cold|night|again)\b|\bnot allowed out\b",
-        r"\bbeing starved\b|\bleave me hungry\b",
+        r"\bbeing starved\b|\bleave me hungry\b|\b(?:groped|molested) me\b",
     ),
     Category.harming_others: _rx(
         r"\b(?:going to|gonna|will|want to|wanna|plan(?:ning)? to|about to|could easily|i'?ll) (?:really |actually |seriously )?(?:hurt|kill|stab|shoot|strangle|poison|smother|run over|beat up|attack|burn)\b"

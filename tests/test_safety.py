@@ -78,6 +78,8 @@ rules = CrisisDetector(use_model=False)
         ("My carer slaps my hands when I'm slow to eat", Category.being_harmed),
         ("I took it out on my arms again after the phone call", Category.self_harm),
         ("I'll make him bleed for what he did to my sister", Category.harming_others),
+        ("I'm standing on the roof right now", Category.suicidal_ideation),
+        ("I drank the bleach under the sink about ten minutes ago", Category.suicidal_ideation),
     ],
 )
 def test_the_rules_alone_catch_indirect_lines(text: str, category: Category) -> None:
@@ -97,6 +99,7 @@ def test_the_rules_alone_catch_indirect_lines(text: str, category: Category) -> 
         "We're all going to die someday, so I booked the skydive",
         "I'm tired of living in a flat share, I want my own place",
         "No one would care if I skipped the quiz night",
+        "I'm standing on the roof terrace at work, the view's amazing",
     ],
 )
 def test_the_rules_leave_trips_idioms_and_accidents_alone(text: str) -> None:
