@@ -7,14 +7,16 @@ for `chromadb.HttpClient`; nothing else changes. Embeddings always come from the
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from rag.cards import CARDS_DIR, Card, cards_fingerprint, chunk_cards, load_cards
-from rag.embeddings import MiniLMEmbeddingFunction
+from rag.embeddings import MiniLMEmbeddingFunction, shared_encoder
 
 COLLECTION = "technique_cards"
 
@@ -91,6 +93,27 @@ class ChromaRetriever:
         self.titles = {card.meta.id: card.meta.title for card in self.cards}
         self.build_seconds: float | None = None
         self.collection = self._open_or_build()
+        # one turn asks with the same text for several labels, and with the scenario's goal every
+        # turn: each distinct query is embedded once
+        self._queries: OrderedDict[str, Any] = OrderedDict()
+        self._queries_lock = threading.Lock()
+
+    def forget_queries(self) -> None:
+        """Drop every remembered query embedding."""
+        with self._queries_lock:
+            self._queries.clear()
+
+    def _embed(self, query: str) -> Any:
+        with self._queries_lock:
+            if query in self._queries:
+                self._queries.move_to_end(query)
+                return self._queries[query]
+        vector = shared_encoder().encode([query])[0]
+        with self._queries_lock:
+            self._queries[query] = vector
+            while len(self._queries) > self.QUERIES_KEPT:
+                self._queries.popitem(last=False)
+        return vector
 
     def _open_or_build(self) -> Any:
         fingerprint = cards_fingerprint(self.cards)
@@ -109,10 +132,12 @@ class ChromaRetriever:
         self.build_seconds = time.perf_counter() - start
         return self.collection
 
+    QUERIES_KEPT = 256
+
     def search(self, query: str, label: str | None = None, k: int = 3) -> list[Hit]:
         """Best chunks for `query`; with `label`, only chunks of cards that serve it."""
         where = {f"label_{label}": True} if label else None
-        result = self.collection.query(query_texts=[query], n_results=k, where=where)
+        result = self.collection.query(query_embeddings=[self._embed(query)], n_results=k, where=where)
         hits = []
         for doc, meta, dist in zip(result["documents"][0], result["metadatas"][0], result["distances"][0], strict=True):
             hits.append(Hit(str(meta["card_id"]), str(meta["title"]), str(meta["section"]), doc, round(1 - dist, 4)))

@@ -57,3 +57,28 @@ def test_changed_cards_make_the_index_stale(tmp_path: Path, no_network: None) ->
     path = cards / "broken-record.md"
     path.write_text(path.read_text().replace("## Watch out for", "## Watch out for\n- A new point."))
     assert ChromaRetriever(tmp_path / "idx", cards_dir=cards).build_seconds is not None
+
+
+def test_a_repeated_query_is_embedded_once_and_finds_the_same(index_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import rag.retriever as retriever_module
+
+    retriever = ChromaRetriever(index_dir)
+    query = "I'm not able to take Saturday."
+    first = retriever.search(query, label="boundary", k=2)
+    seen: list[str] = []
+    real = retriever_module.shared_encoder()
+
+    class Counting:
+        def encode(self, texts: list[str]):  # type: ignore[no-untyped-def]
+            seen.extend(texts)
+            return real.encode(texts)
+
+    monkeypatch.setattr(retriever_module, "shared_encoder", Counting)
+    assert retriever.search(query, label="boundary", k=2) == first
+    assert retriever.search(query, label="request", k=2)
+    assert seen == [], "a query already embedded was embedded again"
+    retriever.search("Something new.", k=1)
+    assert seen == ["Something new."]
+    # the same as Chroma's own embedding of the query text
+    own = retriever.collection.query(query_texts=[query], n_results=2, where={"label_boundary": True})
+    assert [h.text for h in first] == own["documents"][0]
