@@ -30,19 +30,17 @@ import numpy as np
 import onnx
 import torch
 from onnx import numpy_helper
-from tokenizers import Tokenizer
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag.embeddings import MODEL_FILE, TOKENIZER_FILE, _locate  # noqa: E402
+from rag.embeddings import MODEL_FILE, MiniLMEncoder, _locate  # noqa: E402
 from rehearsal.exemplars import all_exemplars, split  # noqa: E402
 from rehearsal.tagger import LINE_ENCODER_PATH, TUNED_SCALE, WEIGHTS_PATH, TaggerModel, expected_fingerprint  # noqa: E402
 from rehearsal.taxonomy import LABELS  # noqa: E402
 
 LAYERS, HIDDEN, HEADS = 6, 384, 12
-PER_LAYER = ("query", "key", "value", "attention_out", "intermediate", "output")
 
 
 def read_onnx(path: Path) -> tuple[onnx.ModelProto, dict[str, np.ndarray], list[str], float]:
@@ -70,50 +68,59 @@ def read_onnx(path: Path) -> tuple[onnx.ModelProto, dict[str, np.ndarray], list[
     return model, weights, matrices, eps
 
 
+# parameter name -> ONNX initialiser name (under "inner.embeddings." and "inner.encoder.layer.N.")
+EMBEDDINGS = {
+    "word": "word_embeddings.weight",
+    "position": "position_embeddings.weight",
+    "token_type": "token_type_embeddings.weight",
+    "ln_w": "LayerNorm.weight",
+    "ln_b": "LayerNorm.bias",
+}
+LAYER_VECTORS = {
+    "bq": "attention.self.query.bias",
+    "bk": "attention.self.key.bias",
+    "bv": "attention.self.value.bias",
+    "bo": "attention.output.dense.bias",
+    "ln1w": "attention.output.LayerNorm.weight",
+    "ln1b": "attention.output.LayerNorm.bias",
+    "bi": "intermediate.dense.bias",
+    "bf": "output.dense.bias",
+    "ln2w": "output.LayerNorm.weight",
+    "ln2b": "output.LayerNorm.bias",
+}
+# the quantised matrices carry generated names; within a layer they come in this order
+LAYER_MATRICES = ("wq", "wk", "wv", "wo", "wi", "wf")  # query, key, value, attention out, intermediate, output
+
+
 class Bert(nn.Module):
     """BERT as in the ONNX graph: post-LayerNorm, erf GELU, mean pooling left to the caller."""
 
     def __init__(self, weights: dict[str, np.ndarray], matrices: list[str], eps: float):
         super().__init__()
-        t = lambda a: nn.Parameter(torch.tensor(np.array(a), dtype=torch.float32))  # noqa: E731
-        self.eps = eps
-        e = "inner.embeddings."
-        self.word = t(weights[e + "word_embeddings.weight"])
-        self.position = t(weights[e + "position_embeddings.weight"])
-        self.token_type = t(weights[e + "token_type_embeddings.weight"])
-        self.emb_ln = nn.ParameterList([t(weights[e + "LayerNorm.weight"]), t(weights[e + "LayerNorm.bias"])])
-        self.layers = nn.ModuleList()
-        for i in range(LAYERS):
-            p = f"inner.encoder.layer.{i}."
-            mats = dict(zip(PER_LAYER, matrices[i * 6 : i * 6 + 6], strict=True))
-            layer = nn.ParameterDict(
-                {
-                    "wq": t(weights[mats["query"]]),
-                    "bq": t(weights[p + "attention.self.query.bias"]),
-                    "wk": t(weights[mats["key"]]),
-                    "bk": t(weights[p + "attention.self.key.bias"]),
-                    "wv": t(weights[mats["value"]]),
-                    "bv": t(weights[p + "attention.self.value.bias"]),
-                    "wo": t(weights[mats["attention_out"]]),
-                    "bo": t(weights[p + "attention.output.dense.bias"]),
-                    "ln1w": t(weights[p + "attention.output.LayerNorm.weight"]),
-                    "ln1b": t(weights[p + "attention.output.LayerNorm.bias"]),
-                    "wi": t(weights[mats["intermediate"]]),
-                    "bi": t(weights[p + "intermediate.dense.bias"]),
-                    "wf": t(weights[mats["output"]]),
-                    "bf": t(weights[p + "output.dense.bias"]),
-                    "ln2w": t(weights[p + "output.LayerNorm.weight"]),
-                    "ln2b": t(weights[p + "output.LayerNorm.bias"]),
-                }
-            )
-            self.layers.append(layer)
-        self.matrices = matrices
+        self.eps, self.matrices = eps, matrices
+        self.embeddings = nn.ParameterDict(
+            {key: _param(weights[name]) for key, name in self._embedding_names().items()}
+        )
+        self.layers = nn.ModuleList(
+            nn.ParameterDict({key: _param(weights[name]) for key, name in self._layer_names(i).items()})
+            for i in range(LAYERS)
+        )
+
+    @staticmethod
+    def _embedding_names() -> dict[str, str]:
+        return {key: "inner.embeddings." + name for key, name in EMBEDDINGS.items()}
+
+    def _layer_names(self, i: int) -> dict[str, str]:
+        names = {key: f"inner.encoder.layer.{i}.{name}" for key, name in LAYER_VECTORS.items()}
+        mine = self.matrices[i * len(LAYER_MATRICES) : (i + 1) * len(LAYER_MATRICES)]
+        return names | dict(zip(LAYER_MATRICES, mine, strict=True))
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         n, length = ids.shape
         ln = nn.functional.layer_norm
-        x = self.word[ids] + self.position[:length][None] + self.token_type[0][None, None]
-        x = ln(x, (HIDDEN,), self.emb_ln[0], self.emb_ln[1], self.eps)
+        e = self.embeddings
+        x = e["word"][ids] + e["position"][:length][None] + e["token_type"][0][None, None]
+        x = ln(x, (HIDDEN,), e["ln_w"], e["ln_b"], self.eps)
         bias = (1.0 - mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
         d = HIDDEN // HEADS
         for w in self.layers:
@@ -129,33 +136,14 @@ class Bert(nn.Module):
 
     def named_weights(self) -> dict[str, np.ndarray]:
         """Weights under the ONNX initialiser base names."""
-        e = "inner.embeddings."
-        out = {
-            e + "word_embeddings.weight": self.word,
-            e + "position_embeddings.weight": self.position,
-            e + "token_type_embeddings.weight": self.token_type,
-            e + "LayerNorm.weight": self.emb_ln[0],
-            e + "LayerNorm.bias": self.emb_ln[1],
-        }
-        names = {
-            "bq": "attention.self.query.bias",
-            "bk": "attention.self.key.bias",
-            "bv": "attention.self.value.bias",
-            "bo": "attention.output.dense.bias",
-            "ln1w": "attention.output.LayerNorm.weight",
-            "ln1b": "attention.output.LayerNorm.bias",
-            "bi": "intermediate.dense.bias",
-            "bf": "output.dense.bias",
-            "ln2w": "output.LayerNorm.weight",
-            "ln2b": "output.LayerNorm.bias",
-        }
-        for i, w in enumerate(self.layers):
-            p = f"inner.encoder.layer.{i}."
-            for key, name in names.items():
-                out[p + name] = w[key]
-            for key, matrix in zip(("wq", "wk", "wv", "wo", "wi", "wf"), self.matrices[i * 6 : i * 6 + 6], strict=True):
-                out[matrix] = w[key]
+        out = {name: self.embeddings[key] for key, name in self._embedding_names().items()}
+        for i, layer in enumerate(self.layers):
+            out |= {name: layer[key] for key, name in self._layer_names(i).items()}
         return {k: v.detach().numpy().astype(np.float32) for k, v in out.items()}
+
+
+def _param(value: np.ndarray) -> nn.Parameter:
+    return nn.Parameter(torch.tensor(np.array(value), dtype=torch.float32))
 
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -165,12 +153,10 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 class Tokens:
-    """The packaged tokenizer, padding to the longest in a batch."""
+    """The app's own tokenizer (checksum-verified, padding to the longest in a batch), as tensors."""
 
-    def __init__(self, max_length: int = 128):
-        self.tokenizer = Tokenizer.from_file(str(_locate(*TOKENIZER_FILE)))
-        self.tokenizer.enable_truncation(max_length=max_length)
-        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    def __init__(self) -> None:
+        self.tokenizer = MiniLMEncoder().tokenizer
 
     def __call__(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         enc = self.tokenizer.encode_batch(texts)
@@ -196,13 +182,9 @@ def write_onnx(original: onnx.ModelProto, tuned: dict[str, np.ndarray], path: Pa
 
 
 def parity(bert: Bert, tokens: Tokens, onnx_path: Path, texts: list[str]) -> float:
-    """Lowest cosine between this model's and onnxruntime's sentence vectors for `texts`."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    """Lowest cosine between this model's sentence vectors and those the app computes from `onnx_path`."""
+    theirs = torch.tensor(MiniLMEncoder(model_path=onnx_path).encode(texts))
     ids, mask = tokens(texts)
-    feeds = {"input_ids": ids.numpy(), "attention_mask": mask.numpy(), "token_type_ids": np.zeros_like(ids.numpy())}
-    theirs = mean_pool(torch.tensor(session.run(None, feeds)[0]), mask)
     with torch.no_grad():
         ours = mean_pool(bert(ids, mask), mask)
     return float((theirs * ours).sum(-1).min())
@@ -273,7 +255,7 @@ def main() -> None:
             ]
         )
         context_of = dict(zip(contexts, vectors, strict=True))
-    for frozen in (bert.word, bert.position, bert.token_type, *bert.emb_ln):
+    for frozen in bert.embeddings.values():
         frozen.requires_grad_(False)
     for layer in bert.layers[: args.frozen_layers]:
         for frozen in layer.values():
