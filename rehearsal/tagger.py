@@ -124,6 +124,36 @@ def featurize(
     ).astype(np.float32)
 
 
+TUNED_SCALE = 4.0  # tools/finetune_encoder.py trains the head on features scaled by this
+
+
+def encode_contexts(encoder: Encoder, contexts: Sequence[str], known: dict[str, np.ndarray]) -> None:
+    """Add to `known` the vector of each distinct context it does not hold yet (one encoder call)."""
+    fresh = [c for c in dict.fromkeys(contexts) if c not in known]
+    if fresh:
+        for context, vector in zip(fresh, encoder.encode(fresh), strict=True):
+            known[context] = vector[:DIMENSIONS]
+
+
+def featurize_tuned(
+    encoder: Encoder,
+    line_encoder: Encoder,
+    texts: Sequence[str],
+    contexts: Sequence[str],
+    known: dict[str, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Features of the tuned model: [line, context, line * context], scaled as in training.
+
+    Lines go through the tuned encoder, contexts through the shipped one (each distinct context
+    once, and not at all when `known` holds it already).
+    """
+    known = {} if known is None else known
+    encode_contexts(encoder, contexts, known)
+    lines = line_encoder.encode(list(texts))[:, :DIMENSIONS]
+    ctx = np.stack([known[c] for c in contexts])
+    return np.hstack([lines, ctx, lines * ctx]).astype(np.float32) * TUNED_SCALE
+
+
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 30) -> np.ndarray:
     """Weights (bias last) of L2-regularised logistic regressions, one per column of `y`.
 
@@ -151,31 +181,6 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 30)
 def _f1(pred: np.ndarray, gold: np.ndarray) -> float:
     tp = float((pred & gold).sum())
     return 2 * tp / (pred.sum() + gold.sum()) if (pred.sum() + gold.sum()) else 1.0
-
-
-def featurize_tuned(
-    encoder: Encoder,
-    line_encoder: Encoder,
-    texts: Sequence[str],
-    contexts: Sequence[str],
-    known: dict[str, np.ndarray] | None = None,
-) -> np.ndarray:
-    """Features of the tuned model: [line, context, line * context], scaled as in training.
-
-    Lines go through the tuned encoder, contexts through the shipped one (each distinct context
-    once, and not at all when `known` holds it already).
-    """
-    known = {} if known is None else known
-    fresh = [c for c in dict.fromkeys(contexts) if c not in known]
-    if fresh:
-        for context, vector in zip(fresh, encoder.encode(fresh), strict=True):
-            known[context] = vector[:DIMENSIONS]
-    lines = line_encoder.encode(list(texts))[:, :DIMENSIONS]
-    ctx = np.stack([known[c] for c in contexts])
-    return np.hstack([lines, ctx, lines * ctx]).astype(np.float32) * TUNED_SCALE
-
-
-TUNED_SCALE = 4.0  # tools/finetune_encoder.py trains the head on features scaled by this
 
 
 @dataclass
@@ -262,8 +267,7 @@ class SkillTagger:
 
     def remember(self, context: str) -> None:
         """Encode a context ahead of the line that will answer it."""
-        if context not in self._contexts:
-            self._contexts[context] = self.encoder.encode([context])[0, :DIMENSIONS]
+        encode_contexts(self.encoder, [context], self._contexts)
         self._keep([context])
 
     def forget(self) -> None:
