@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rehearsal.report import _md, report_from_dict
+from rehearsal.report import escape_markdown, report_from_dict
 from rehearsal.store import Store
 
 
@@ -50,16 +50,16 @@ def to_markdown(data: dict[str, Any], counterpart: str = "Counterpart") -> str:
     out = [
         f"# Rehearsal session {info['id']}",
         "",
-        f"Scenario: {_md(info['scenario_id'])}; mode: {info['mode']}; difficulty: {info['level']}; "
+        f"Scenario: {escape_markdown(info['scenario_id'])}; mode: {info['mode']}; difficulty: {info['level']}; "
         f"started {info['started_at']}.",
         "",
         "## Transcript",
         "",
     ]
     for turn in data["turns"]:
-        who = "You" if turn["speaker"] == "user" else _md(counterpart)
+        who = "You" if turn["speaker"] == "user" else escape_markdown(counterpart)
         mark = " *(taken back)*" if turn["taken_back"] else ""
-        out.append(f"- **{who}**{mark}: {_md(turn['text'])}")
+        out.append(f"- **{who}**{mark}: {escape_markdown(turn['text'])}")
     for rating in data["ratings"]:
         out.append(
             f"\nSelf-rating {rating['when']}: distress {rating['distress']}/10, confidence {rating['confidence']}/10."
@@ -69,6 +69,6 @@ def to_markdown(data: dict[str, Any], counterpart: str = "Counterpart") -> str:
         report = report.replace("# Rehearsal report", "## Report", 1).replace("\n## ", "\n### ")
         if note := data.get("report_note"):  # a session never ended: the report was built from its lines
             heading, _, body = report.partition("\n")
-            report = f"{heading}\n\n*{_md(note)}*\n{body}"
+            report = f"{heading}\n\n*{escape_markdown(note)}*\n{body}"
         out += ["", report]
     return "\n".join(out) + "\n"

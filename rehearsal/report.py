@@ -68,7 +68,7 @@ class SessionReport:
 
     def to_markdown(self) -> str:
         """The report as Markdown (user text is quoted, never interpreted)."""
-        out = [f"# Rehearsal report: {_md(self.title)}", "", "## Skills used", ""]
+        out = [f"# Rehearsal report: {escape_markdown(self.title)}", "", "## Skills used", ""]
         out += [f"- {TITLES[label]}: {count}" for label, count in self.label_counts.items() if count]
         out += ["", f"Listening moves: {self.listening}; asserting moves: {self.asserting}."]
         if self.techniques:
@@ -77,22 +77,31 @@ class SessionReport:
         out.append(" → ".join(f"{t:.1f}" for t in self.mood) or "no turns")
         if self.pitfalls:
             out += ["", "## Pitfalls", ""]
-            out += [f"- {TITLES[p['label']]}: “{_md(p['line'])}” — try: “{_md(p['rewrite'])}”" for p in self.pitfalls]
+            out += [
+                f"- {TITLES[p['label']]}: “{escape_markdown(p['line'])}” — try: “{escape_markdown(p['rewrite'])}”"
+                for p in self.pitfalls
+            ]
         if self.retries:
             out += ["", "## Second tries", ""]
             for r in self.retries:
                 before = ", ".join(TITLES[label] for label in r["before_labels"]) or "no label"
                 after = ", ".join(TITLES[label] for label in r["after_labels"]) or "no label"
-                out.append(f"- Turn {r['turn']}: “{_md(r['before'])}” ({before}) → “{_md(r['after'] or '')}” ({after})")
+                out.append(
+                    f"- Turn {r['turn']}: “{escape_markdown(r['before'])}” ({before}) → “{escape_markdown(r['after'] or '')}” ({after})"
+                )
         out += ["", "## Goals", ""]
-        out += [f"- [{'x' if g['met'] else ' '}] {_md(g['objective'])}" for g in self.goals]
+        out += [f"- [{'x' if g['met'] else ' '}] {escape_markdown(g['objective'])}" for g in self.goals]
         out += ["", "## Next steps", ""]
-        out += [f"- {_md(s.text)} (see card: {s.card_title} [{s.card_id}])" for s in self.next_steps]
+        out += [f"- {escape_markdown(s.text)} (see card: {s.card_title} [{s.card_id}])" for s in self.next_steps]
         return "\n".join(out) + "\n"
 
 
-def _md(text: str) -> str:
-    """Escape Markdown/HTML control characters in user or model text."""
+def escape_markdown(text: str) -> str:
+    """Escape Markdown/HTML control characters in user or model text, for exported Markdown files.
+
+    The app's pages use `ui.widgets.escape`, which also escapes Streamlit's own syntax (colour
+    directives, maths, emoji shortcodes); a file keeps those characters readable.
+    """
     for ch in "\\`*_[]<>#|":
         text = text.replace(ch, "\\" + ch)
     return text
