@@ -22,7 +22,8 @@ _AI_WORD = re.compile(r"\bA\.?I\b")
 _ASSISTANT = re.compile(
     r"(^\W*(i(?:'m| am) sorry,? but|i apologi[sz]e|certainly[!,.]|sure[!,]? here|of course[!,] here|absolutely[!,] here)"
     r"|how (can|may) i (help|assist)|i can(?:no|')t (help|assist|comply|provide|fulfil)|(your|this|that) request\b"
-    r"|let me know if|feel free to|i hope this helps|is there anything else|i(?:'m| am) here to (help|assist|support you)"
+    r"|let me know\b|feel free\b|i hope this helps|\banything else\b|i(?:'m| am) here to (help|assist|support you)"
+    r"|if you need (any )?(help|anything|support|assistance)|here(?:'s| is| are) (some|a few|three|two) (tips|ways|ideas|steps)"
     r"|here(?:'s| is) (a|an|the|my) (revised|possible|sample|suggested)|as requested"
     r"|(happy|glad) to help|i'?d be (happy|glad) to|what would you like me to)",
     re.IGNORECASE,

@@ -68,6 +68,10 @@ def test_claiming_to_be_an_ai_is_a_violation(reply: str, ctx: GuardContext) -> N
         "How can I help you today?",
         "I hope this helps. Let me know if you need anything else.",
         "I can't assist with that.",
+        "If you need help, please let me know.",
+        "We can talk later if you want. Feel free.",
+        "Here are three tips for talking to your boss.",
+        "Is there anything else on your mind?",
     ],
 )
 def test_assistant_voice_is_a_violation(reply: str, ctx: GuardContext) -> None:
