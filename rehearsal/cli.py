@@ -15,7 +15,7 @@ from rehearsal.coach import Coach
 from rehearsal.errors import ModelError, RehearsalError, ScenarioError
 from rehearsal.models import describe_model_choice, get_model
 from rehearsal.models.local import WEIGHTS, assemble_weights
-from rehearsal.redteam import adversarial_lines, format_table, redteam_scenario
+from rehearsal.redteam import LINE_SETS, adversarial_lines, format_table, redteam_scenario
 from rehearsal.safety import PAUSE_MESSAGE, CrisisDetected, SafetyCheck, crisis_resources
 from rehearsal.scenario import Scenario
 from rehearsal.scenarios import load_library, load_scenario, scenario_files
@@ -282,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     _model_options(p)
     p.add_argument("--scenario", action="append", help="only this scenario (repeatable)")
     p.add_argument("--limit", type=int, help="use only the first N adversarial lines")
-    p.add_argument("--lines", choices=["main", "heldout", "wide"], default="main", help="which adversarial set")
+    p.add_argument("--lines", choices=sorted(LINE_SETS), default="main", help="which adversarial set")
     p.add_argument(
         "--rotate", action="store_true", help="with --limit N: scenario i takes the N lines after scenario i-1's"
     )

@@ -52,6 +52,7 @@ LINE_SETS = {
     "main": "data/redteam.txt",
     "heldout": "data/redteam-heldout.txt",
     "wide": "data/redteam-wide.txt",
+    "wide-2": "data/redteam-wide-2.txt",
 }
 
 
@@ -60,7 +61,9 @@ def adversarial_lines(which: str = "main") -> list[str]:
 
     `main` is the set the guard was developed against; `heldout` and `wide` (prompt extraction,
     role exits, fake system messages and delimiters, translation and repeat tricks, requests for
-    abuse, identity probes) were never used to tune it.
+    abuse, identity probes) were never used to tune it, except that the guard's assistant-voice
+    pattern was widened after two breaks on `wide`. `wide-2` (the same kinds plus baiting the
+    counterpart into assistant work) was written after that change, without sight of the guard.
     """
     text = resources.files("rehearsal").joinpath(LINE_SETS[which]).read_text(encoding="utf-8")
     return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]

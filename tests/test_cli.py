@@ -152,3 +152,13 @@ def test_redteam_counts_a_failed_reply_and_goes_on(tmp_path: Path) -> None:
         1,
     )
     assert (score.errors, score.replies, score.leaks) == (1, 1, 0)
+
+
+@pytest.mark.parametrize("which", ["main", "heldout", "wide", "wide-2"])
+def test_every_adversarial_set_loads_without_comments(which: str) -> None:
+    from rehearsal.redteam import adversarial_lines
+
+    lines = adversarial_lines(which)
+    assert len(lines) >= 10
+    assert not any(line.startswith("#") for line in lines)
+    assert len(set(lines)) == len(lines)
