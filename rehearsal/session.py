@@ -86,7 +86,14 @@ class Session:
         return idx
 
     def screen(self, user_text: str) -> SafetyCheck:
-        """Crisis check on a line before anything else sees it; a hit is recorded as a flag only."""
+        """Crisis check on a line before anything else sees it; a hit is recorded as a flag only.
+
+        The line left unanswered by a failed reply was screened (or confirmed as role-play) when it
+        was first sent: sending it again does not pause a second time."""
+        if self._unanswered and self._unanswered[0] == user_text:
+            check = SafetyCheck(False)
+            self._screened = (user_text, check)
+            return check
         check = self.safety.check(user_text)
         self._screened = (user_text, check)
         if check.crisis:

@@ -170,6 +170,33 @@ def test_a_crisis_line_pauses_before_the_model_and_is_not_saved(scenario: Scenar
     assert "safety_confirmed_roleplay" in [e["kind"] for e in store.events(session.id)]
 
 
+def test_a_confirmed_line_sent_again_after_a_model_failure_is_not_paused_twice(
+    scenario: Scenario, settings: Settings
+) -> None:
+    from rehearsal.errors import ModelError
+
+    class FailsOnce(QueuedModel):
+        def stream(self, messages, options):  # type: ignore[no-untyped-def]
+            if not self.requests:
+                self.requests.append(messages)
+                raise ModelError("the model stopped answering", endpoint="fake://once")
+            yield from super().stream(messages, options)
+
+    model = FailsOnce(["Right. Then we'll talk about it properly."])
+    store = Store(settings.store_path)
+    session = Session.start(scenario, model, store, load_prompt(settings.prompts_dir, "counterpart.screenplay.v1"))
+    line = "I don't want to be alive anymore"
+    assert session.screen(line).crisis
+    with pytest.raises(ModelError):
+        "".join(session.say(line, confirmed_roleplay=True))
+    assert not session.screen(line).crisis, "the unanswered line was confirmed already"
+    assert "".join(session.say(line)) == "Right. Then we'll talk about it properly."
+    kinds = [e["kind"] for e in store.events(session.id)]
+    assert kinds.count("safety") == 1 and kinds.count("safety_confirmed_roleplay") == 1
+    assert [t["text"] for t in store.turns(session.id)].count(line) == 1
+    assert session.screen(line).crisis, "once answered, the same words are screened again"
+
+
 def test_play_json_with_a_crisis_line_carries_the_event_and_stops(tmp_path: Path, capsys) -> None:
     lines = tmp_path / "lines.txt"
     lines.write_text(
