@@ -341,7 +341,7 @@ def train_default(encoder: Encoder) -> TaggerModel:
     """Train the full model on the training split of the project's exemplars (never on the test split)."""
     train_split, _ = split(all_exemplars())
     model = train(encoder, train_split)
-    model.fingerprint = expected_fingerprint("full")
+    model.fingerprint = expected_fingerprint("full", train_split)
     return model
 
 
@@ -356,9 +356,12 @@ def line_encoder_digest(path: Path = LINE_ENCODER_PATH) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "none"
 
 
-def expected_fingerprint(kind: str) -> str:
-    """What a model of `kind` must carry to match the exemplars (and features or encoder) as they are."""
-    data = fingerprint(split(all_exemplars())[0])
+def expected_fingerprint(kind: str, trained_on: list[Example] | None = None) -> str:
+    """What a model of `kind` must carry to match the exemplars (and features or encoder) as they are.
+
+    A trainer passes the lines it actually read (`trained_on`): exemplar files added while it ran
+    must leave its model stale, not stamped as current."""
+    data = fingerprint(split(all_exemplars())[0] if trained_on is None else trained_on)
     if kind == "tuned":
         return f"{data}-tuned-e{line_encoder_digest()}"
     return f"{data}-f{feature_signature()}"

@@ -6,14 +6,16 @@ The shipped sentence encoder (all-MiniLM-L6-v2, int8 ONNX) is general purpose: i
 1. the int8 weights are read from the ONNX file and dequantised into a small PyTorch BERT;
 2. the encoder and a linear head (over the line, its context and their product) are trained on
    the *training* split of `rehearsal/data/exemplars` with a multi-label loss; a dev share of the
-   training split picks the number of epochs; the test split is never read;
+   training split picks the number of epochs and the per-label thresholds (with `--refit`, the
+   model is then trained again on the whole training split for that many epochs, thresholds kept);
+   the test split is never read;
 3. the tuned weights are quantised back to int8 per channel and written into a copy of the
    original graph, so inference uses the same runtime code (`rag.embeddings.MiniLMEncoder`).
 
 Training needs PyTorch, which the app does not: `make finetune` installs the `train` extra and
 writes `rehearsal/data/tagger-encoder.onnx` and `rehearsal/data/tagger.npz`.
 
-    .venv/bin/python tools/finetune_encoder.py [--epochs 7] [--out FILE.onnx --weights FILE.npz]
+    .venv/bin/python tools/finetune_encoder.py [--epochs 7] [--refit] [--out FILE.onnx --weights FILE.npz]
 """
 
 from __future__ import annotations
@@ -238,6 +240,11 @@ def main() -> None:
     parser.add_argument("--dev-share", type=float, default=0.15)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--refit",
+        action="store_true",
+        help="after the dev run, retrain on the whole training split for the epochs it chose",
+    )
     parser.add_argument("--frozen-layers", type=int, default=2, help="lowest encoder layers left as shipped")
     parser.add_argument("--out", type=Path, default=LINE_ENCODER_PATH, help="the tuned encoder (ONNX)")
     parser.add_argument("--weights", type=Path, default=WEIGHTS_PATH, help="the tagger model (head and thresholds)")
@@ -248,7 +255,7 @@ def main() -> None:
 
     source = _locate(*MODEL_FILE)
     original, weights, matrices, eps = read_onnx(source)
-    bert, tokens = Bert(weights, matrices, eps), Tokens()
+    bert, tokens = Bert(weights, matrices, eps), Tokens()  # the shipped encoder, for contexts and parity
     train_split, _ = split(all_exemplars())  # the test split is never read here
     print(
         f"parity with the shipped encoder: min cosine {parity(bert, tokens, source, [e.text for e in train_split[:64]]):.5f}"
@@ -260,7 +267,6 @@ def main() -> None:
     fit = [e for e in train_split if not in_dev(e.id)]
     dev = [e for e in train_split if in_dev(e.id)]
     print(f"fit {len(fit)} lines, dev {len(dev)} lines")
-    y_fit = torch.tensor([[float(label in e.labels) for label in LABELS] for e in fit])
     y_dev = np.array([[label in e.labels for label in LABELS] for e in dev])
     with torch.no_grad():  # the shipped encoder's context vectors, computed once
         contexts = sorted({e.context for e in train_split})
@@ -271,24 +277,19 @@ def main() -> None:
             ]
         )
         context_of = dict(zip(contexts, vectors, strict=True))
-    for frozen in bert.embeddings.values():
-        frozen.requires_grad_(False)
-    for layer in bert.layers[: args.frozen_layers]:
-        for frozen in layer.values():
-            frozen.requires_grad_(False)
-    model = Tagger(bert)
-    head_params = list(model.head.parameters())
-    optimiser = torch.optim.AdamW(
-        [
-            {"params": [p for p in model.bert.parameters() if p.requires_grad], "lr": args.lr},
-            {"params": head_params, "lr": 2e-3},
-        ],
-        weight_decay=0.01,
-    )
-    positives = y_fit.sum(0)
-    loss_fn = nn.BCEWithLogitsLoss(pos_weight=((len(fit) - positives) / positives.clamp(min=1)).sqrt())
 
-    def predict(rows: list) -> np.ndarray:  # type: ignore[type-arg]
+    def make_model() -> Tagger:
+        """The shipped encoder with its lowest layers frozen, under a fresh head."""
+        torch.manual_seed(args.seed)
+        bert = Bert(weights, matrices, eps)
+        for frozen in bert.embeddings.values():
+            frozen.requires_grad_(False)
+        for layer in bert.layers[: args.frozen_layers]:
+            for frozen in layer.values():
+                frozen.requires_grad_(False)
+        return Tagger(bert)
+
+    def predict(model: Tagger, rows: list) -> np.ndarray:  # type: ignore[type-arg]
         model.eval()
         out = []
         with torch.no_grad():
@@ -302,45 +303,65 @@ def main() -> None:
         model.train()
         return torch.cat(out).numpy()
 
-    best, best_state, best_epoch = -1.0, None, 0
-    for epoch in range(1, args.epochs + 1):
-        start = time.perf_counter()
-        order = list(range(len(fit)))
-        random.shuffle(order)
-        total = 0.0
-        for i in range(0, len(order), args.batch):
-            idx = order[i : i + args.batch]
-            batch = [fit[j] for j in idx]
-            logits = model(tokens([e.text for e in batch]), torch.stack([context_of[e.context] for e in batch]))
-            loss = loss_fn(logits, y_fit[idx])
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            total += float(loss.detach()) * len(idx)
-        scores = predict(dev)
-        macro = float(f1s(scores, y_dev, np.full(len(LABELS), 0.5)).mean())
-        print(
-            f"epoch {epoch}: loss {total / len(fit):.4f}, dev macro-F1 {macro:.3f} ({time.perf_counter() - start:.0f} s)"
+    def fine_tune(rows: list, epochs: int) -> tuple[Tagger, int]:  # type: ignore[type-arg]
+        """Train on `rows`; with a dev share held out, keep the epoch that scores best on it."""
+        random.seed(args.seed)
+        model = make_model()
+        optimiser = torch.optim.AdamW(
+            [
+                {"params": [p for p in model.bert.parameters() if p.requires_grad], "lr": args.lr},
+                {"params": list(model.head.parameters()), "lr": 2e-3},
+            ],
+            weight_decay=0.01,
         )
-        if macro > best:
-            best, best_epoch = macro, epoch
-            best_state = copy.deepcopy(model.state_dict())
-    assert best_state is not None
-    model.load_state_dict(best_state)
-    scores = predict(dev)
-    thresholds = pick_thresholds(scores, y_dev)
-    per_label = f1s(scores, y_dev, thresholds)
+        y = torch.tensor([[float(label in e.labels) for label in LABELS] for e in rows])
+        positives = y.sum(0)
+        loss_fn = nn.BCEWithLogitsLoss(pos_weight=((len(rows) - positives) / positives.clamp(min=1)).sqrt())
+        best, best_state, best_epoch = -1.0, None, epochs
+        for epoch in range(1, epochs + 1):
+            start = time.perf_counter()
+            order = list(range(len(rows)))
+            random.shuffle(order)
+            total = 0.0
+            for i in range(0, len(order), args.batch):
+                idx = order[i : i + args.batch]
+                batch = [rows[j] for j in idx]
+                logits = model(tokens([e.text for e in batch]), torch.stack([context_of[e.context] for e in batch]))
+                loss = loss_fn(logits, y[idx])
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+                total += float(loss.detach()) * len(idx)
+            took = time.perf_counter() - start
+            if rows is not fit:
+                print(f"epoch {epoch}: loss {total / len(rows):.4f} ({took:.0f} s)")
+                continue
+            macro = float(f1s(predict(model, dev), y_dev, np.full(len(LABELS), 0.5)).mean())
+            print(f"epoch {epoch}: loss {total / len(rows):.4f}, dev macro-F1 {macro:.3f} ({took:.0f} s)")
+            if macro > best:
+                best, best_epoch = macro, epoch
+                best_state = copy.deepcopy(model.state_dict())
+        if best_state is not None:
+            model.load_state_dict(best_state)
+            print(f"kept epoch {best_epoch} (dev macro-F1 {best:.3f})")
+        return model, best_epoch
+
+    model, epochs = fine_tune(fit, args.epochs)
+    thresholds = pick_thresholds(predict(model, dev), y_dev)
+    per_label = f1s(predict(model, dev), y_dev, thresholds)
     print(
         "dev F1 at dev thresholds:", ", ".join(f"{label} {f:.3f}" for label, f in zip(LABELS, per_label, strict=True))
     )
+    if args.refit:
+        print(f"refit on the whole training split ({len(train_split)} lines) for {epochs} epochs, dev thresholds kept")
+        model, _ = fine_tune(train_split, epochs)
     head = np.hstack([model.head.weight.detach().numpy(), model.head.bias.detach().numpy()[:, None]])
-    print(f"kept epoch {best_epoch} (dev macro-F1 {best:.3f})")
     write_onnx(original, model.bert.named_weights(), args.out)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
     print(
         f"parity of the written file: min cosine {parity(model.bert, tokens, args.out, [e.text for e in dev[:64]]):.5f}"
     )
-    fingerprint = expected_fingerprint("tuned") if args.out == LINE_ENCODER_PATH else "not the shipped encoder"
+    fingerprint = expected_fingerprint("tuned", train_split) if args.out == LINE_ENCODER_PATH else "not the shipped encoder"
     TaggerModel(head.astype(np.float32), thresholds.astype(np.float32), fingerprint, "tuned").save(args.weights)
     print(f"wrote {args.weights}")
 
