@@ -361,7 +361,9 @@ def main() -> None:
     print(
         f"parity of the written file: min cosine {parity(model.bert, tokens, args.out, [e.text for e in dev[:64]]):.5f}"
     )
-    fingerprint = expected_fingerprint("tuned", train_split) if args.out == LINE_ENCODER_PATH else "not the shipped encoder"
+    fingerprint = (
+        expected_fingerprint("tuned", train_split) if args.out == LINE_ENCODER_PATH else "not the shipped encoder"
+    )
     TaggerModel(head.astype(np.float32), thresholds.astype(np.float32), fingerprint, "tuned").save(args.weights)
     print(f"wrote {args.weights}")
 
