@@ -73,6 +73,14 @@ def test_a_fingerprint_names_its_kind() -> None:
     assert expected_fingerprint("tuned").endswith(line_encoder_digest())
 
 
+def test_a_model_is_stamped_with_the_lines_it_was_trained_on() -> None:
+    train_split = split(all_exemplars())[0]
+    assert expected_fingerprint("tuned", train_split) == expected_fingerprint("tuned")
+    read_before_a_file_was_added = train_split[:-30]
+    assert expected_fingerprint("tuned", read_before_a_file_was_added) != expected_fingerprint("tuned")
+    assert expected_fingerprint("full", read_before_a_file_was_added) != expected_fingerprint("full")
+
+
 def test_tagging_is_deterministic_with_evidence_spans(tagger: SkillTagger) -> None:
     line = "I can see why you're upset. Could we agree I do Sundays and you do Wednesdays?"
     first, second = tagger.tag(line, "You never help."), tagger.tag(line, "You never help.")
