@@ -54,9 +54,9 @@ redteam: install install-model  ## in-character rate on adversarial lines, local
 eval: install  ## skill-tagger precision/recall/F1 tables (own test split; ../shared/eval when present)
 	$(BIN)/rehearse eval
 
-finetune: install  ## retune the skill tagger's line encoder and head (installs PyTorch, ~30 min on 2 cores)
+finetune: install  ## retune the skill tagger's line encoder and head (installs PyTorch, ~15 min on 2 cores)
 	$(BIN)/pip install --quiet -e '.[train]'
-	$(BIN)/python tools/finetune_encoder.py
+	$(BIN)/python tools/finetune_encoder.py --refit
 
 bench: install install-model  ## reply time and TTFT against the raw local server
 	$(BIN)/python bench/counterpart_latency.py
