@@ -30,7 +30,7 @@ _BREAKS = {
     ),
     "assistant_voice": re.compile(
         r"(how (can|may) i (help|assist)|i can(no|')t (help|assist|comply)|your request|happy to help|"
-        r"here (is|are) (a|some|three)|tips?\b|let me know|feel free|i hope this helps|anything else)",
+        r"\bhere (is|are) (a|some|three)\b|\btips?\b|let me know|feel free|i hope this helps|anything else)",
         re.IGNORECASE,
     ),
 }
