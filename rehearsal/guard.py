@@ -32,7 +32,8 @@ _META = re.compile(
     r"(system (prompt|message)|\binstructions?\b|role-?play|\bin character|out of character|training film"
     r"|screenplay|\bscript\b|\bpersona\b|the scenario|\bprompt\b|stage note|\btension\b|/10\b"
     r"|character (sheet|notes?|description)|(my|your|the|this) character\b|narrator|the story\b|hidden notes?"
-    r"|\btrained on\b|training data|\bmodel (that )?(generated|wrote|produced)\b|generated (the|this|that) text)",
+    r"|\btrained on\b|training data|\bmodel (that )?(generated|wrote|produced)\b|generated (the|this|that) text"
+    r"|\b(this|the) model (is|was) (based|trained|built|made))",
     re.IGNORECASE,
 )
 _MARKUP = re.compile(r"[{}<>]|```|^\s*[-*#] ", re.MULTILINE)  # JSON, code, tags, lists: nobody talks like that

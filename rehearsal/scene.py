@@ -25,7 +25,9 @@ _INJECTION = re.compile(
     r"|drop (the |this |your )?act\b|break (the |your )?character|stop (the |this )?role-?play|stop pretending to be|out of character|role-?play"
     r"|you are (now )?(an? )?(ai|assistant|chatbot|language model|dan)\b|new instructions|^\s*(system|assistant|user)\s*:"
     r"|character (sheet|notes?|description)|hidden notes?|(as|be) the narrator|continue the story|this (exercise|simulation)"
-    r"|\b(in|as) (json|xml|yaml|markdown|code|bullet points)\b|<\|im_|\[INST\]|###",
+    r"|\b(in|as) (json|xml|yaml|markdown|code|bullet points)\b|<\|im_|\[INST\]|###"
+    r"|end of (the )?(scenario|scene|simulation|role-?play|exercise)\b"
+    r"|(which|what) (ai |language )?model (are you|is this|generated|wrote|made|produced|am i)",
     re.IGNORECASE,
 )
 
