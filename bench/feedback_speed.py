@@ -1,8 +1,10 @@
 """Feedback engine speed: tagging per line, a whole feedback turn (tag + retrieve + compose), and
 the card index build.
 
-The baseline measured in the same run is the sentence encoder alone (one line, one call): the
-tagger cannot be faster than embedding the line, so its ratio to that shows what tagging adds.
+The baseline measured in the same run is the shipped sentence encoder alone (one line, one call,
+one thread, as the rest of the app runs it). The tagger reads the user's line with its own tuned
+copy on two threads (the model server is idle while a line is tagged), so tagging can come in
+under the baseline; the second row times that encoder alone.
 
     .venv/bin/python bench/feedback_speed.py
 """
@@ -46,6 +48,9 @@ def main() -> None:
         sample = lines[0]
         encoder.encode([sample.text])  # warm up
         base = median_ms(lambda: encoder.encode([sample.text]), 50)
+        line_encoder = tagger.line_encoder or encoder
+        line_encoder.encode([sample.text])  # warm up
+        tuned = median_ms(lambda: line_encoder.encode([sample.text]), 50)
 
         def cold(e) -> None:  # type: ignore[no-untyped-def]
             tagger.forget()
@@ -83,7 +88,10 @@ def main() -> None:
         in_session = statistics.median(statistics.median(turn(e, heard=True) for _ in range(3)) for e in lines[:60])
     print("$ python bench/feedback_speed.py")
     print(f"{'what':44} {'median ms':>10} {'x baseline':>10}")
-    print(f"{'baseline: embed one line (encoder only)':44} {base:10.2f} {1.0:10.2f}")
+    print(f"{'baseline: embed one line (shipped encoder)':44} {base:10.2f} {1.0:10.2f}")
+    threads = line_encoder.session.get_session_options().intra_op_num_threads
+    label = f"embed one line, tagger's encoder ({threads} threads)"
+    print(f"{label:44} {tuned:10.2f} {tuned / base:10.2f}")
     print(f"{'tag one line, context not seen before':44} {one:10.2f} {one / base:10.2f}")
     print(f"{'tag one line, context encoded when spoken':44} {session_one:10.2f} {session_one / base:10.2f}")
     print(f"{'tag, per line, batches of 64, new contexts':44} {batched:10.2f} {batched / base:10.2f}")

@@ -104,20 +104,21 @@ def _unit(rows: np.ndarray) -> np.ndarray:
     return np.asarray(rows / np.clip(norms, 1e-12, None))
 
 
-_SHARED: dict[Path | None, MiniLMEncoder] = {}
+_SHARED: dict[tuple[Path | None, int], MiniLMEncoder] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_encoder(model_path: Path | None = None) -> MiniLMEncoder:
-    """One encoder per model file per process (loading takes ~0.3 s and ~90 MB).
+def shared_encoder(model_path: Path | None = None, threads: int = 1) -> MiniLMEncoder:
+    """One encoder per model file (and thread count) per process (loading takes ~0.3 s and ~90 MB).
 
     No path: the shipped general-purpose MiniLM. A path: a tuned copy of it (same tokenizer and
     graph, other weights), such as the skill tagger's line encoder.
     """
+    key = (model_path, threads)
     with _SHARED_LOCK:
-        if model_path not in _SHARED:
-            _SHARED[model_path] = MiniLMEncoder(model_path=model_path)
-        return _SHARED[model_path]
+        if key not in _SHARED:
+            _SHARED[key] = MiniLMEncoder(threads=threads, model_path=model_path)
+        return _SHARED[key]
 
 
 @register_embedding_function

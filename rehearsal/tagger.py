@@ -335,6 +335,9 @@ class SkillTagger:
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "tagger.npz"
 LINE_ENCODER_PATH = Path(__file__).resolve().parent / "data" / "tagger-encoder.onnx"
+# The user's line is tagged before the counterpart model is asked (its labels set the mood), so the
+# model server is idle and both cores are free: two threads take a line from ~7 ms to ~5 ms here.
+LINE_ENCODER_THREADS = 2
 
 
 def train_default(encoder: Encoder) -> TaggerModel:
@@ -375,6 +378,6 @@ def load_tagger(encoder: Encoder | None = None, path: Path = WEIGHTS_PATH) -> Sk
     if path.exists():
         model = TaggerModel.load(path)
         if model.fingerprint == expected_fingerprint(model.kind):
-            line_encoder = shared_encoder(LINE_ENCODER_PATH) if model.kind == "tuned" else None
+            line_encoder = shared_encoder(LINE_ENCODER_PATH, LINE_ENCODER_THREADS) if model.kind == "tuned" else None
             return SkillTagger(encoder, model, line_encoder)
     return SkillTagger(encoder, train_default(encoder))
