@@ -303,8 +303,8 @@ def main() -> None:
         model.train()
         return torch.cat(out).numpy()
 
-    def fine_tune(rows: list, epochs: int) -> tuple[Tagger, int]:  # type: ignore[type-arg]
-        """Train on `rows`; with a dev share held out, keep the epoch that scores best on it."""
+    def fine_tune(rows: list, epochs: int, keep_best_on_dev: bool) -> tuple[Tagger, int]:  # type: ignore[type-arg]
+        """Train on `rows` for `epochs`; with `keep_best_on_dev`, keep the epoch that scores best on the dev share."""
         random.seed(args.seed)
         model = make_model()
         optimiser = torch.optim.AdamW(
@@ -333,7 +333,7 @@ def main() -> None:
                 optimiser.step()
                 total += float(loss.detach()) * len(idx)
             took = time.perf_counter() - start
-            if rows is not fit:
+            if not keep_best_on_dev:
                 print(f"epoch {epoch}: loss {total / len(rows):.4f} ({took:.0f} s)")
                 continue
             macro = float(f1s(predict(model, dev), y_dev, np.full(len(LABELS), 0.5)).mean())
@@ -346,7 +346,7 @@ def main() -> None:
             print(f"kept epoch {best_epoch} (dev macro-F1 {best:.3f})")
         return model, best_epoch
 
-    model, epochs = fine_tune(fit, args.epochs)
+    model, epochs = fine_tune(fit, args.epochs, keep_best_on_dev=True)
     thresholds = pick_thresholds(predict(model, dev), y_dev)
     per_label = f1s(predict(model, dev), y_dev, thresholds)
     print(
@@ -354,7 +354,7 @@ def main() -> None:
     )
     if args.refit:
         print(f"refit on the whole training split ({len(train_split)} lines) for {epochs} epochs, dev thresholds kept")
-        model, _ = fine_tune(train_split, epochs)
+        model, _ = fine_tune(train_split, epochs, keep_best_on_dev=False)
     head = np.hstack([model.head.weight.detach().numpy(), model.head.bias.detach().numpy()[:, None]])
     write_onnx(original, model.bert.named_weights(), args.out)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
