@@ -249,9 +249,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=LINE_ENCODER_PATH, help="the tuned encoder (ONNX)")
     parser.add_argument("--weights", type=Path, default=WEIGHTS_PATH, help="the tagger model (head and thresholds)")
     args = parser.parse_args()
-    torch.manual_seed(args.seed)
-    random.seed(args.seed)
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)  # seeds are set where randomness is used (make_model, fine_tune)
 
     source = _locate(*MODEL_FILE)
     original, weights, matrices, eps = read_onnx(source)
@@ -270,12 +268,8 @@ def main() -> None:
     y_dev = np.array([[label in e.labels for label in LABELS] for e in dev])
     with torch.no_grad():  # the shipped encoder's context vectors, computed once
         contexts = sorted({e.context for e in train_split})
-        vectors = torch.cat(
-            [
-                mean_pool(bert(*tokens(contexts[i : i + 64])), tokens(contexts[i : i + 64])[1])
-                for i in range(0, len(contexts), 64)
-            ]
-        )
+        batches = [tokens(contexts[i : i + 64]) for i in range(0, len(contexts), 64)]
+        vectors = torch.cat([mean_pool(bert(ids, mask), mask) for ids, mask in batches])
         context_of = dict(zip(contexts, vectors, strict=True))
 
     def make_model() -> Tagger:
@@ -347,8 +341,9 @@ def main() -> None:
         return model, best_epoch
 
     model, epochs = fine_tune(fit, args.epochs, keep_best_on_dev=True)
-    thresholds = pick_thresholds(predict(model, dev), y_dev)
-    per_label = f1s(predict(model, dev), y_dev, thresholds)
+    dev_scores = predict(model, dev)
+    thresholds = pick_thresholds(dev_scores, y_dev)
+    per_label = f1s(dev_scores, y_dev, thresholds)
     print(
         "dev F1 at dev thresholds:", ", ".join(f"{label} {f:.3f}" for label, f in zip(LABELS, per_label, strict=True))
     )
