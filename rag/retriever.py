@@ -87,6 +87,8 @@ def build_index(client: Any, cards: list[Card]) -> Any:
 class ChromaRetriever:
     """The card index in Chroma (local folder or server)."""
 
+    QUERIES_KEPT = 256  # query embeddings remembered, most recently used kept
+
     def __init__(self, index_dir: Path, url: str | None = None, cards_dir: Path = CARDS_DIR):
         self.client = _client(index_dir, url)
         self.cards = load_cards(cards_dir)
@@ -131,8 +133,6 @@ class ChromaRetriever:
         self.collection = build_index(self.client, self.cards)
         self.build_seconds = time.perf_counter() - start
         return self.collection
-
-    QUERIES_KEPT = 256
 
     def search(self, query: str, label: str | None = None, k: int = 3) -> list[Hit]:
         """Best chunks for `query`; with `label`, only chunks of cards that serve it."""

@@ -90,7 +90,7 @@ class Session:
 
         The line left unanswered by a failed reply was screened (or confirmed as role-play) when it
         was first sent: sending it again does not pause a second time."""
-        if self._unanswered and self._unanswered[0] == user_text:
+        if self._is_resent(user_text):
             check = SafetyCheck(False)
             self._screened = (user_text, check)
             return check
@@ -118,7 +118,7 @@ class Session:
             check = screened[1] if screened and screened[0] == user_text else self.screen(user_text)
             if check.crisis:
                 raise CrisisDetected(check)
-        if self._unanswered and self._unanswered[0] == user_text:
+        if self._unanswered and self._is_resent(user_text):
             user_idx = self._unanswered[1]
         else:
             user_idx = self._record("user", user_text, None, {})
@@ -150,6 +150,10 @@ class Session:
             self.store.add_event(self.id, idx, "guard", reply.guard.as_dict())
         if self.coach is not None:
             self.coach.heard(reply.text)
+
+    def _is_resent(self, user_text: str) -> bool:
+        """Is this the line a failed reply left unanswered, sent again?"""
+        return self._unanswered is not None and self._unanswered[0] == user_text
 
     @property
     def can_rewind(self) -> bool:

@@ -320,8 +320,8 @@ class SkillTagger:
                 else:
                     to_score.append((i, label, parts))
         if to_score:
-            lines = sorted({i for i, _, _ in to_score})
-            parts_of = {i: sentences(texts[i]) for i in lines}
+            parts_of = {i: parts for i, _, parts in to_score}
+            lines = sorted(parts_of)
             flat = [part for i in lines for part in parts_of[i]]
             scores = self.model.scores(self._featurize(flat, [contexts[i] for i in lines for _ in parts_of[i]]))
             offset, first = 0, {}
