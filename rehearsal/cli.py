@@ -17,6 +17,7 @@ from rehearsal.models import describe_model_choice, get_model
 from rehearsal.models.local import WEIGHTS, assemble_weights
 from rehearsal.redteam import LINE_SETS, adversarial_lines, format_table, redteam_scenario
 from rehearsal.safety import PAUSE_MESSAGE, CrisisDetected, SafetyCheck, crisis_resources
+from rehearsal.safety_review import detector_for
 from rehearsal.scenario import Scenario
 from rehearsal.scenarios import load_library, load_scenario, scenario_files
 from rehearsal.session import Session, open_prompt
@@ -94,7 +95,8 @@ def _start(args: argparse.Namespace) -> tuple[Session, Settings]:
     if settings.retention_days is not None:
         store.purge_older_than(settings.retention_days)
     prompt = open_prompt(settings, args.prompt)
-    return Session.start(scenario, model, store, prompt, args.level, args.seed, coach), settings
+    safety = detector_for(settings, model)
+    return Session.start(scenario, model, store, prompt, args.level, args.seed, coach, safety=safety), settings
 
 
 def _meter(tension: float) -> str:

@@ -82,7 +82,7 @@ def cmd_safety(args: argparse.Namespace) -> int:
             f"false alarms {model.cv_false_alarm:.3f} (on the safe lines of the files other than {HARD_TWINS}.jsonl)"
         )
         return 0
-    detector = CrisisDetector()
+    detector = _detector(args)
     if not args.eval:
         for line in sys.stdin:
             if not line.strip():
@@ -91,7 +91,7 @@ def cmd_safety(args: argparse.Namespace) -> int:
             check = detector.check(str(row["text"]))
             print(json.dumps({"id": row.get("id"), "crisis": check.crisis, "category": check.category}))
         return 0
-    print("$ rehearse safety --eval\n")
+    print(f"$ rehearse safety --eval{_review_flags(args)}\n")
     for pattern, title in SPLITS.items():
         rows = load_split(pattern)
         if not rows:
@@ -116,10 +116,37 @@ def cmd_safety(args: argparse.Namespace) -> int:
     return 0
 
 
+def _detector(args: argparse.Namespace) -> CrisisDetector:
+    """The offline detector, with `--second-opinion` the named model's review on top."""
+    if not args.second_opinion:
+        return CrisisDetector()
+    from rehearsal.models import get_model
+    from rehearsal.prompts import load_prompt
+    from rehearsal.safety_review import REVIEW_PROMPT, ModelReview
+    from rehearsal.settings import Settings
+
+    settings = Settings.from_env(model=args.model)
+    review = ModelReview(get_model(settings), load_prompt(settings.prompts_dir, REVIEW_PROMPT), args.review_seconds)
+    return CrisisDetector(second_opinion=review)
+
+
+def _review_flags(args: argparse.Namespace) -> str:
+    if not args.second_opinion:
+        return ""
+    return " --second-opinion" + (f" --model {args.model}" if args.model else "")
+
+
 def register(sub: Any) -> None:
     """Add the safety command to the `rehearse` parser."""
     p = sub.add_parser("safety", help="crisis screening: JSON Lines {id, text} in, {id, crisis, category} out")
     p.add_argument("--eval", action="store_true", help="print recall and false alarms on the project's sets")
     p.add_argument("--train", action="store_true", help="refit the learned layer on tune.jsonl (never on test.jsonl)")
     p.add_argument("--show-errors", action="store_true", help="with --eval, list the ids it got wrong")
+    p.add_argument(
+        "--second-opinion",
+        action="store_true",
+        help="also ask the model (--model, or REHEARSAL_MODEL) about lines the offline detector lets through",
+    )
+    p.add_argument("--model", default=None, help="the model for --second-opinion, e.g. openai:gpt-4o-mini")
+    p.add_argument("--review-seconds", type=float, default=30.0, help="how long to wait for each review")
     p.set_defaults(func=cmd_safety)

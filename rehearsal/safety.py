@@ -11,7 +11,7 @@ the line was part of the role-play and carry on.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -405,11 +405,20 @@ class CrisisDetector:
     Two layers, either of which pauses: the cue rules below, then (when trained weights are
     present) a logistic model over the packaged MiniLM sentence embedding and hashed word n-grams,
     fit on the tuning set only, whose threshold was set for recall. The model catches the indirect
-    ways people say these things that no list of cues anticipates.
+    ways people say these things that no list of cues anticipates. An optional `second_opinion`
+    (`rehearsal.safety_review`) is asked about lines both layers let through; it can add a pause,
+    never remove one, and None from it means no usable answer.
     """
 
-    def __init__(self, model: SafetyModel | None = None, encoder: Encoder | None = None, use_model: bool = True):
+    def __init__(
+        self,
+        model: SafetyModel | None = None,
+        encoder: Encoder | None = None,
+        use_model: bool = True,
+        second_opinion: Callable[[str], SafetyCheck | None] | None = None,
+    ):
         self._model, self._encoder, self.use_model = model, encoder, use_model
+        self.second_opinion = second_opinion
 
     def _learned(self) -> tuple[SafetyModel, Encoder] | None:
         if not self.use_model:
@@ -426,6 +435,14 @@ class CrisisDetector:
 
     def check(self, text: str) -> SafetyCheck:
         """Is this line a possible crisis, and of which kind?"""
+        fast = self.check_fast(text)
+        if fast.crisis or self.second_opinion is None:
+            return fast
+        review = self.second_opinion(text)
+        return review if review is not None and review.crisis else fast
+
+    def check_fast(self, text: str) -> SafetyCheck:
+        """The offline layers alone: the cue rules, then the learned model."""
         ruled = self.check_rules(text)
         if ruled.crisis:
             return ruled

@@ -63,15 +63,17 @@ class Session:
         seed: int | None = None,
         coach: Coach | None = None,
         mode: str = "client",
+        safety: CrisisDetector | None = None,
     ) -> Session:
         """Create the record and write the counterpart's opening line.
 
         `scenario` is the one the engine plays (see `modes.for_mode`); `mode` is recorded with it.
         With a coach, each user line is tagged: the labels move the mood and feedback is composed.
+        `safety` screens each line (default: the offline detector alone; see `safety_review.detector_for`).
         """
         counterpart = Counterpart(scenario, model, prompt, level=level, seed=seed, mood_signal=coach)
         session_id = store.create_session(scenario.id, level, model.model_id, prompt.id, mode=mode)
-        session = cls(session_id, counterpart, store, coach=coach, mode=mode)
+        session = cls(session_id, counterpart, store, coach=coach, mode=mode, safety=safety or CrisisDetector())
         session._record("counterpart", scenario.opening_line, counterpart.mood.tension, {"opening": True})
         if coach is not None:
             coach.heard(scenario.opening_line)

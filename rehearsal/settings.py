@@ -25,6 +25,7 @@ ENV_VARS = {
     "chroma_url": "REHEARSAL_CHROMA_URL",
     "region": "REHEARSAL_REGION",
     "retention_days": "REHEARSAL_RETENTION_DAYS",
+    "safety_review": "REHEARSAL_SAFETY_REVIEW",
 }
 
 
@@ -46,6 +47,7 @@ class Settings:
     chroma_url: str | None = None
     retention_days: float | None = None  # delete sessions older than this many days (None: keep)
     region: str = "international"  # which crisis lines to show (rehearsal/data/crisis_resources.yaml)
+    safety_review: str = "auto"  # the model's second opinion on crisis lines: auto (remote models), on, off
     scenario_dirs: tuple[Path, ...] = (PROJECT_ROOT / "scenarios",)
     prompts_dir: Path = PROJECT_ROOT / "prompts"
 
@@ -67,6 +69,8 @@ class Settings:
             raise ConfigError(
                 f"REHEARSAL_TIMEOUT / REHEARSAL_THREADS / REHEARSAL_RETENTION_DAYS must be numbers: {exc}"
             ) from None
+        if str(values.get("safety_review", "auto")) not in ("auto", "on", "off"):
+            raise ConfigError(f"REHEARSAL_SAFETY_REVIEW must be auto, on or off, not {values['safety_review']!r}")
         values["data_dir"] = Path(str(values["data_dir"])).expanduser()
         settings = cls(**values)  # type: ignore[arg-type]
         user_scenarios = settings.data_dir / "scenarios"

@@ -11,6 +11,7 @@ from rehearsal.feedback import TurnFeedback
 from rehearsal.hints import phrase, suggest
 from rehearsal.modes import MODE_HELP, MODE_TITLES, Mode, for_mode
 from rehearsal.safety import PAUSE_MESSAGE, crisis_resources
+from rehearsal.safety_review import detector_for
 from rehearsal.scenario import Scenario
 from rehearsal.session import ModelFailure, Session, open_prompt
 from rehearsal.settings import Settings
@@ -56,7 +57,14 @@ def start(scenario: Scenario, settings: Settings, mode: Mode, level: str, rating
             played = for_mode(scenario, mode)
             coach = Coach(played, *state.coach_parts(settings), trainee=mode is Mode.trainee)
             session = Session.start(
-                played, model, state.store(settings), open_prompt(settings), level, coach=coach, mode=mode.value
+                played,
+                model,
+                state.store(settings),
+                open_prompt(settings),
+                level,
+                coach=coach,
+                mode=mode.value,
+                safety=detector_for(settings, model),
             )
         except RehearsalError as exc:
             st.session_state["start_error"] = f"Could not start: {exc}"
