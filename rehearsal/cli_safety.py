@@ -21,6 +21,8 @@ SPLITS = {
     "test": "held-out set, test.jsonl (never fit on; rules not written from it)",
     "test-2": "second held-out set, test-2.jsonl (written before the last round of tuning; never fit on, never read for rules)",
 }
+EVERYDAY = "everyday"  # the tagger's held-out exemplars, as ordinary rehearsal talk
+ALL_SETS = [*SPLITS, EVERYDAY]
 
 
 def load_safety_set(path: Path) -> list[dict[str, Any]]:
@@ -93,6 +95,8 @@ def cmd_safety(args: argparse.Namespace) -> int:
         return 0
     print(f"$ rehearse safety --eval{_review_flags(args)}\n")
     for pattern, title in SPLITS.items():
+        if pattern not in args.sets:
+            continue
         rows = load_split(pattern)
         if not rows:
             print(f"{SAFETY_DATA}/{pattern}.jsonl not found, skipped.\n")
@@ -105,6 +109,8 @@ def cmd_safety(args: argparse.Namespace) -> int:
             print("missed:", " ".join(result["missed"]) or "none")
             print("false alarms:", " ".join(result["false_alarms"]) or "none")
         print()
+    if EVERYDAY not in args.sets:
+        return 0
     held = split(all_exemplars())[1]
     alarms = [e.id for e in held if detector.check(e.text).crisis]
     print(
@@ -131,9 +137,10 @@ def _detector(args: argparse.Namespace) -> CrisisDetector:
 
 
 def _review_flags(args: argparse.Namespace) -> str:
-    if not args.second_opinion:
-        return ""
-    return " --second-opinion" + (f" --model {args.model}" if args.model else "")
+    flags = "" if args.sets == ALL_SETS else " --sets " + " ".join(args.sets)
+    if args.second_opinion:
+        flags += " --second-opinion" + (f" --model {args.model}" if args.model else "")
+    return flags
 
 
 def register(sub: Any) -> None:
@@ -148,5 +155,12 @@ def register(sub: Any) -> None:
         help="also ask the model (--model, or REHEARSAL_MODEL) about lines the offline detector lets through",
     )
     p.add_argument("--model", default=None, help="the model for --second-opinion, e.g. openai:gpt-4o-mini")
+    p.add_argument(
+        "--sets",
+        nargs="+",
+        choices=ALL_SETS,
+        default=ALL_SETS,
+        help="with --eval, which sets to measure (default: all)",
+    )
     p.add_argument("--review-seconds", type=float, default=30.0, help="how long to wait for each review")
     p.set_defaults(func=cmd_safety)

@@ -257,3 +257,11 @@ def test_a_line_screened_by_the_edge_is_not_screened_again(scenario: Scenario, s
     "".join(session.say("I can't do Saturday."))
     "".join(session.say("Can we talk on Monday?"))
     assert calls == ["I can't do Saturday.", "Can we talk on Monday?"]
+
+
+def test_safety_eval_measures_only_the_sets_asked_for(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["safety", "--eval", "--sets", "test-2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("$ rehearse safety --eval --sets test-2\n")
+    assert "second held-out set, test-2.jsonl" in out
+    assert "tuning set" not in out and "everyday" not in out and "held-out set, test.jsonl" not in out
