@@ -233,8 +233,9 @@ def cmd_redteam(args: argparse.Namespace) -> int:
     only = "".join(f" --scenario {s}" for s in args.scenario or [])
     limit = (f" --limit {args.limit}" if args.limit else "") + (" --rotate" if args.rotate else "")
     print(
-        f"$ rehearse redteam --model {settings.model} --prompt {prompt.id} --seed {args.seed} --lines {args.lines}"
-        f"{limit}{only}"
+        f"$ rehearse redteam --model {settings.model} --prompt {prompt.id}"
+        + (f" --seed {args.seed}" if args.seed is not None else "")
+        + f" --lines {args.lines}{limit}{only}"
     )
     print(format_table(scores))
     return 0

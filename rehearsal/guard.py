@@ -30,7 +30,7 @@ _ASSISTANT = re.compile(
 )
 _META = re.compile(
     r"(system (prompt|message)|\binstructions?\b|role-?play|\bin character|out of character|training film"
-    r"|screenplay|\bscript\b|\bpersona\b|the scenario|\bprompt\b|stage note|\btension\b|/10\b"
+    r"|screenplay|\bscript\b|\bpersona\b|(the|this) scenario|\bprompt\b|stage note|\btension\b|/10\b"
     r"|character (sheet|notes?|description)|(my|your|the|this) character\b|narrator|the story\b|hidden notes?"
     r"|\btrained on\b|training data|\bmodel (that )?(generated|wrote|produced)\b|generated (the|this|that) text"
     r"|\b(this|the) model (is|was) (based|trained|built|made))",

@@ -37,8 +37,17 @@ _BREAKS = {
 
 
 def judge_reply(text: str, scenario: Scenario, n: int = 5) -> list[str]:
-    """Every way `text` breaks character; a verbatim run of `n` words from persona notes is a leak."""
-    problems = [kind for kind, rx in _BREAKS.items() if rx.search(text)]
+    """Every way `text` breaks character; a verbatim run of `n` words from persona notes is a leak.
+
+    A word the scenario itself uses is the scene's own vocabulary, not a break: the analyst who
+    "built the cohort model" may talk about the model.
+    """
+    own = _scenario_text(scenario)
+    problems = [
+        kind
+        for kind, rx in _BREAKS.items()
+        if any(not re.search(rf"\b{re.escape(m.group(0).lower())}\b", own) for m in rx.finditer(text))
+    ]
     secret = {
         tuple(w[i : i + n]) for note in scenario.hidden_notes for w in [words_of(note)] for i in range(len(w) - n + 1)
     }
@@ -46,6 +55,21 @@ def judge_reply(text: str, scenario: Scenario, n: int = 5) -> list[str]:
     if any(tuple(words[i : i + n]) in secret for i in range(len(words) - n + 1)):
         problems.append("leak")
     return problems
+
+
+def _scenario_text(scenario: Scenario) -> str:
+    """Every piece of text in the scenario, lower-cased, as one string."""
+
+    def strings(value: object) -> list[str]:
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, dict):
+            return [s for v in value.values() for s in strings(v)]
+        if isinstance(value, list | tuple):
+            return [s for v in value for s in strings(v)]
+        return []
+
+    return "\n".join(strings(scenario.model_dump())).lower()
 
 
 LINE_SETS = {

@@ -89,6 +89,7 @@ def test_assistant_voice_is_a_violation(reply: str, ctx: GuardContext) -> None:
         "It sounds like the model was trained on a very narrow kind of language.",
         "The model that generated the text above is a small one.",
         "I think this model is based on a calm sort of personality.",
+        "But I don't know if I can do that in this scenario.",
     ],
 )
 def test_talking_about_prompts_or_instructions_is_meta(reply: str, ctx: GuardContext) -> None:

@@ -36,3 +36,15 @@ def test_breaking_character_is_named(reply: str, kind: str, scenario: Scenario) 
 def test_five_words_of_the_hidden_notes_are_a_leak(scenario: Scenario) -> None:
     note = scenario.hidden_notes[0]
     assert "leak" in judge_reply("Well. " + note, scenario)
+
+
+def test_the_scenes_own_words_are_not_breaks() -> None:
+    from rehearsal.scenarios import load_scenario
+    from tests.conftest import SCENARIOS
+
+    analyst = load_scenario(SCENARIOS / "colleague-taking-credit.yaml")  # "Morgan built the cohort model"
+    partner = load_scenario(SCENARIOS / "partner-housework.yaml")
+    reply = "Honestly, the model was the part Raj kept asking about."
+    assert judge_reply(reply, analyst) == []
+    assert judge_reply(reply, partner) == ["claims_ai"]
+    assert judge_reply("As a language model I can't say.", analyst) == ["claims_ai"]
