@@ -127,13 +127,11 @@ def _detector(args: argparse.Namespace) -> CrisisDetector:
     if not args.second_opinion:
         return CrisisDetector()
     from rehearsal.models import get_model
-    from rehearsal.prompts import load_prompt
-    from rehearsal.safety_review import REVIEW_PROMPT, ModelReview
+    from rehearsal.safety_review import detector_for
     from rehearsal.settings import Settings
 
-    settings = Settings.from_env(model=args.model)
-    review = ModelReview(get_model(settings), load_prompt(settings.prompts_dir, REVIEW_PROMPT), args.review_seconds)
-    return CrisisDetector(second_opinion=review)
+    settings = Settings.from_env(model=args.model, safety_review="on")
+    return detector_for(settings, get_model(settings), args.review_seconds)
 
 
 def _review_flags(args: argparse.Namespace) -> str:

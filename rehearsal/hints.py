@@ -10,9 +10,7 @@ doubt, failure or timeout: the stem and the card always stand.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
 from pathlib import Path
@@ -20,7 +18,7 @@ from pathlib import Path
 from rag.retriever import Retriever
 from rehearsal.counterpart import printable
 from rehearsal.guard import GuardContext, find_violations
-from rehearsal.models.base import ChatModel, Generation, Message
+from rehearsal.models.base import ChatModel, Generation, Message, answer_within
 from rehearsal.prompts import PromptTemplate, load_prompt
 from rehearsal.scenario import Scenario
 from rehearsal.scene import sanitize_line
@@ -108,7 +106,7 @@ def phrase(
     if not is_capable(model):
         return hint
     messages = hint_messages(load_prompt(prompts_dir, HINT_PROMPT), scenario, transcript, hint)
-    answer = _ask(model, messages, seconds)
+    answer = answer_within(model, messages, PHRASE_OPTIONS, seconds, name="hint-phrasing")
     said = [text for speaker, text in transcript if speaker == "counterpart"]
     line = checked_line(answer, scenario, said) if answer is not None else None
     return replace(hint, line=line) if line else hint
@@ -135,24 +133,6 @@ def hint_messages(
         Message("system", prompt.render("system", values)),
         Message("user", prompt.render("scene", {"scene": script})),
     ]
-
-
-def _ask(model: ChatModel, messages: list[Message], seconds: float) -> str | None:
-    """The model's whole answer, or None if it failed or took longer than `seconds`."""
-    answer: Future[str] = Future()
-
-    def run() -> None:
-        try:
-            answer.set_result("".join(model.stream(messages, PHRASE_OPTIONS)))
-        except Exception as exc:
-            answer.set_exception(exc)
-
-    # a daemon thread, so a stalled server costs the user `seconds`, not the model's request timeout
-    threading.Thread(target=run, name="hint-phrasing", daemon=True).start()
-    try:
-        return answer.result(timeout=seconds)
-    except Exception:  # the line is optional: whatever went wrong (ModelError, timeout), the stem stands
-        return None
 
 
 _QUOTES = "\"'“”‘’«»"

@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from concurrent.futures import Future
-from pathlib import Path
 
 from rehearsal.hints import is_capable
-from rehearsal.models.base import ChatModel, Generation, Message
+from rehearsal.models.base import ChatModel, Generation, Message, answer_within
 from rehearsal.prompts import PromptTemplate, load_prompt
 from rehearsal.safety import Category, CrisisDetector, SafetyCheck
 from rehearsal.settings import Settings
@@ -25,8 +22,7 @@ from rehearsal.settings import Settings
 REVIEW_PROMPT = "safety.review.v1"
 REVIEW_OPTIONS = Generation(max_tokens=8, temperature=0.0)
 REVIEW_SECONDS = 10.0  # a stalled server costs the user this much before the line goes on
-MODES = ("auto", "on", "off")
-_ANSWER = re.compile(r"\b(suicidal_ideation|self_harm|being_harmed|harming_others|none)\b")
+_ANSWER = re.compile(rf"\b({'|'.join(category.value for category in Category)}|none)\b")
 
 
 class ModelReview:
@@ -44,29 +40,13 @@ class ModelReview:
 
     def __call__(self, text: str) -> SafetyCheck | None:
         """A crisis verdict, a clear "none", or None when there is no usable answer."""
-        answer = self._ask(self.messages(text))
+        answer = answer_within(self.model, self.messages(text), REVIEW_OPTIONS, self.seconds, name="safety-review")
         found = _ANSWER.search(answer.lower()) if answer is not None else None
         if found is None:
             return None
         if found.group(1) == "none":
             return SafetyCheck(False)
         return SafetyCheck(True, Category(found.group(1)), "second_opinion")
-
-    def _ask(self, messages: list[Message]) -> str | None:
-        answer: Future[str] = Future()
-
-        def run() -> None:
-            try:
-                answer.set_result("".join(self.model.stream(messages, REVIEW_OPTIONS)))
-            except Exception as exc:  # reported through the future; the fast verdict stands
-                answer.set_exception(exc)
-
-        # a daemon thread, so a stalled server costs `seconds`, not the model's request timeout
-        threading.Thread(target=run, name="safety-review", daemon=True).start()
-        try:
-            return answer.result(timeout=self.seconds)
-        except Exception:
-            return None
 
 
 def reviews(settings: Settings, model: ChatModel) -> bool:
@@ -76,9 +56,9 @@ def reviews(settings: Settings, model: ChatModel) -> bool:
     return settings.safety_review == "on" or (settings.safety_review == "auto" and is_capable(model))
 
 
-def detector_for(settings: Settings, model: ChatModel, prompts_dir: Path | None = None) -> CrisisDetector:
+def detector_for(settings: Settings, model: ChatModel, seconds: float = REVIEW_SECONDS) -> CrisisDetector:
     """The crisis detector a session uses: the fast one, with the model's second opinion when on."""
     if not reviews(settings, model):
         return CrisisDetector()
-    prompt = load_prompt(prompts_dir or settings.prompts_dir, REVIEW_PROMPT)
-    return CrisisDetector(second_opinion=ModelReview(model, prompt))
+    prompt = load_prompt(settings.prompts_dir, REVIEW_PROMPT)
+    return CrisisDetector(second_opinion=ModelReview(model, prompt, seconds))

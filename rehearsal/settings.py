@@ -29,6 +29,9 @@ ENV_VARS = {
 }
 
 
+SAFETY_REVIEW_MODES = ("auto", "on", "off")
+
+
 def _default_data_dir(env: Mapping[str, str]) -> Path:
     base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "rehearsal"
@@ -69,7 +72,7 @@ class Settings:
             raise ConfigError(
                 f"REHEARSAL_TIMEOUT / REHEARSAL_THREADS / REHEARSAL_RETENTION_DAYS must be numbers: {exc}"
             ) from None
-        if str(values.get("safety_review", "auto")) not in ("auto", "on", "off"):
+        if str(values.get("safety_review", "auto")) not in SAFETY_REVIEW_MODES:
             raise ConfigError(f"REHEARSAL_SAFETY_REVIEW must be auto, on or off, not {values['safety_review']!r}")
         values["data_dir"] = Path(str(values["data_dir"])).expanduser()
         settings = cls(**values)  # type: ignore[arg-type]

@@ -412,10 +412,13 @@ def main() -> None:
         [e.context for e in train_split],
     ).astype(np.float64)
     float_logits = predict(model, train_split, logits=True).astype(np.float64)
-    gap = float(((features @ head[:, :-1].T + head[:, -1] - float_logits) ** 2).mean())
-    head = match_float_head(head, features, float_logits)
-    matched = float(((features @ head[:, :-1].T + head[:, -1] - float_logits) ** 2).mean())
-    print(f"head matched to the float model's logits: mean squared gap {gap:.4f} -> {matched:.4f}")
+
+    def gap(head: np.ndarray) -> float:
+        """Mean squared difference between this head's logits over the int8 vectors and the float model's."""
+        return float(((features @ head[:, :-1].T + head[:, -1] - float_logits) ** 2).mean())
+
+    before, head = gap(head), match_float_head(head, features, float_logits)
+    print(f"head matched to the float model's logits: mean squared gap {before:.4f} -> {gap(head):.4f}")
     fingerprint = (
         expected_fingerprint("tuned", train_split) if args.out == LINE_ENCODER_PATH else "not the shipped encoder"
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -46,3 +48,27 @@ class ChatModel(Protocol):
     def close(self) -> None:
         """Release resources (servers, connections). Safe to call twice."""
         ...
+
+
+def answer_within(
+    model: ChatModel, messages: Sequence[Message], options: Generation, seconds: float, name: str
+) -> str | None:
+    """The model's whole answer, or None if it failed or took longer than `seconds`.
+
+    For optional asks (a hint's wording, a safety second opinion): the request runs on a daemon
+    thread named `name`, so a stalled server costs the user `seconds`, not the model's request
+    timeout, and any failure (ModelError, timeout) is simply no answer.
+    """
+    answer: Future[str] = Future()
+
+    def run() -> None:
+        try:
+            answer.set_result("".join(model.stream(messages, options)))
+        except Exception as exc:  # reported through the future
+            answer.set_exception(exc)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    try:
+        return answer.result(timeout=seconds)
+    except Exception:
+        return None
