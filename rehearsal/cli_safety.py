@@ -20,6 +20,7 @@ SPLITS = {
     "tune*": "tuning set, tune*.jsonl (rules written and model fit on it)",
     "test": "held-out set, test.jsonl (never fit on; rules not written from it)",
     "test-2": "second held-out set, test-2.jsonl (written before the last round of tuning; never fit on, never read for rules)",
+    "test-3": "third held-out set, test-3.jsonl (written apart from the project's rules and tuning lines; never fit on, never read)",
 }
 EVERYDAY = "everyday"  # the tagger's held-out exemplars, as ordinary rehearsal talk
 ALL_SETS = [*SPLITS, EVERYDAY]
