@@ -1,0 +1,214 @@
+"""The packaged MiniLM encoder as a trainable PyTorch model, and back to the app's ONNX form.
+
+Shared by the tools that fine-tune a copy of the encoder for one task (`finetune_encoder.py` for
+the skill tagger, `finetune_safety.py` for the crisis screen):
+
+- `read_onnx` dequantises the shipped int8 graph's weights and `Bert` runs them in PyTorch;
+- `write_onnx` puts tuned weights back into a copy of the graph, int8 per channel, and
+  `quantise_activations` rewrites it to run its matrix products in int8 (activations per call);
+- `match_float_head` corrects a linear head so that over the int8 encoder's vectors it gives the
+  logits the float model gave; `parity` checks the app's runtime against the PyTorch model.
+
+Needs PyTorch (the `train` extra), which the app itself never imports.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnx import numpy_helper
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rag.embeddings import MiniLMEncoder  # noqa: E402
+
+LAYERS, HIDDEN, HEADS = 6, 384, 12
+
+
+def read_onnx(path: Path) -> tuple[onnx.ModelProto, dict[str, np.ndarray], list[str], float]:
+    """The graph, its initialisers (int8 ones dequantised, under their base names), the order of
+    the per-layer matrices, and the LayerNorm epsilon."""
+    model = onnx.load(str(path))
+    raw = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+    weights: dict[str, np.ndarray] = {}
+    matrices: list[str] = []
+    for name, value in raw.items():
+        if name.endswith("_q"):
+            base = name[:-2]
+            weights[base] = value.astype(np.float32) * raw[base + "_scale"]
+            if not base.startswith("inner."):
+                matrices.append(base)
+        elif not name.endswith("_scale"):
+            weights[name] = value
+    eps = next(
+        attr.f
+        for node in model.graph.node
+        if node.op_type == "LayerNormalization"
+        for attr in node.attribute
+        if attr.name == "epsilon"
+    )
+    return model, weights, matrices, eps
+
+
+# parameter name -> ONNX initialiser name (under "inner.embeddings." and "inner.encoder.layer.N.")
+EMBEDDINGS = {
+    "word": "word_embeddings.weight",
+    "position": "position_embeddings.weight",
+    "token_type": "token_type_embeddings.weight",
+    "ln_w": "LayerNorm.weight",
+    "ln_b": "LayerNorm.bias",
+}
+LAYER_VECTORS = {
+    "bq": "attention.self.query.bias",
+    "bk": "attention.self.key.bias",
+    "bv": "attention.self.value.bias",
+    "bo": "attention.output.dense.bias",
+    "ln1w": "attention.output.LayerNorm.weight",
+    "ln1b": "attention.output.LayerNorm.bias",
+    "bi": "intermediate.dense.bias",
+    "bf": "output.dense.bias",
+    "ln2w": "output.LayerNorm.weight",
+    "ln2b": "output.LayerNorm.bias",
+}
+# the quantised matrices carry generated names; within a layer they come in this order
+LAYER_MATRICES = ("wq", "wk", "wv", "wo", "wi", "wf")  # query, key, value, attention out, intermediate, output
+
+
+class Bert(nn.Module):
+    """BERT as in the ONNX graph: post-LayerNorm, erf GELU, mean pooling left to the caller."""
+
+    def __init__(self, weights: dict[str, np.ndarray], matrices: list[str], eps: float):
+        super().__init__()
+        self.eps, self.matrices = eps, matrices
+        self.embeddings = nn.ParameterDict(
+            {key: _param(weights[name]) for key, name in self._embedding_names().items()}
+        )
+        self.layers = nn.ModuleList(
+            nn.ParameterDict({key: _param(weights[name]) for key, name in self._layer_names(i).items()})
+            for i in range(LAYERS)
+        )
+
+    @staticmethod
+    def _embedding_names() -> dict[str, str]:
+        return {key: "inner.embeddings." + name for key, name in EMBEDDINGS.items()}
+
+    def _layer_names(self, i: int) -> dict[str, str]:
+        names = {key: f"inner.encoder.layer.{i}.{name}" for key, name in LAYER_VECTORS.items()}
+        mine = self.matrices[i * len(LAYER_MATRICES) : (i + 1) * len(LAYER_MATRICES)]
+        return names | dict(zip(LAYER_MATRICES, mine, strict=True))
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        n, length = ids.shape
+        ln = nn.functional.layer_norm
+        e = self.embeddings
+        x = e["word"][ids] + e["position"][:length][None] + e["token_type"][0][None, None]
+        x = ln(x, (HIDDEN,), e["ln_w"], e["ln_b"], self.eps)
+        bias = (1.0 - mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
+        d = HIDDEN // HEADS
+        for w in self.layers:
+            q = (x @ w["wq"] + w["bq"]).view(n, length, HEADS, d).transpose(1, 2)
+            k = (x @ w["wk"] + w["bk"]).view(n, length, HEADS, d).transpose(1, 2)
+            v = (x @ w["wv"] + w["bv"]).view(n, length, HEADS, d).transpose(1, 2)
+            att = torch.softmax(q @ k.transpose(-1, -2) / d**0.5 + bias, dim=-1)
+            ctx = (att @ v).transpose(1, 2).reshape(n, length, HIDDEN)
+            x = ln(x + ctx @ w["wo"] + w["bo"], (HIDDEN,), w["ln1w"], w["ln1b"], self.eps)
+            inner = nn.functional.gelu(x @ w["wi"] + w["bi"])
+            x = ln(x + inner @ w["wf"] + w["bf"], (HIDDEN,), w["ln2w"], w["ln2b"], self.eps)
+        return x
+
+    def named_weights(self) -> dict[str, np.ndarray]:
+        """Weights under the ONNX initialiser base names."""
+        out = {name: self.embeddings[key] for key, name in self._embedding_names().items()}
+        for i, layer in enumerate(self.layers):
+            out |= {name: layer[key] for key, name in self._layer_names(i).items()}
+        return {k: v.detach().numpy().astype(np.float32) for k, v in out.items()}
+
+
+def _param(value: np.ndarray) -> nn.Parameter:
+    return nn.Parameter(torch.tensor(np.array(value), dtype=torch.float32))
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask[:, :, None].float()
+    pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+    return nn.functional.normalize(pooled, dim=-1)
+
+
+class Tokens:
+    """The app's own tokenizer (checksum-verified, padding to the longest in a batch), as tensors."""
+
+    def __init__(self) -> None:
+        self.tokenizer = MiniLMEncoder().tokenizer
+
+    def __call__(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        enc = self.tokenizer.encode_batch(texts)
+        return torch.tensor([e.ids for e in enc]), torch.tensor([e.attention_mask for e in enc])
+
+
+def write_onnx(original: onnx.ModelProto, tuned: dict[str, np.ndarray], path: Path) -> None:
+    """A copy of the original graph with the tuned weights, int8 per channel as before."""
+    model = copy.deepcopy(original)
+    by_name = {init.name: init for init in model.graph.initializer}
+    for base, value in tuned.items():
+        if base + "_q" in by_name:
+            old_scale = numpy_helper.to_array(by_name[base + "_scale"])
+            axis = 1 if old_scale.shape[0] == 1 else 0  # per output column, or per embedding row
+            scale = np.abs(value).max(axis=1 - axis, keepdims=True) / 127.0
+            scale = np.where(scale == 0, 1e-8, scale).astype(np.float32)
+            quant = np.clip(np.round(value / scale), -127, 127).astype(np.int8)
+            by_name[base + "_q"].CopyFrom(numpy_helper.from_array(quant, base + "_q"))
+            by_name[base + "_scale"].CopyFrom(numpy_helper.from_array(scale.reshape(old_scale.shape), base + "_scale"))
+        else:
+            by_name[base].CopyFrom(numpy_helper.from_array(value.astype(np.float32), base))
+    onnx.save(model, str(path))
+
+
+def quantise_activations(path: Path) -> None:
+    """Rewrite the encoder at `path` to run its matrix products in int8: constants folded, layer
+    norms and GELUs fused, weights int8 per output column, activations quantised per call."""
+    import tempfile
+
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers import optimizer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folded, fused = Path(tmp) / "folded.onnx", Path(tmp) / "fused.onnx"
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC  # portable rewrites only
+        options.optimized_model_filepath = str(folded)
+        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        graph = optimizer.optimize_model(
+            str(folded), model_type="bert", num_heads=HEADS, hidden_size=HIDDEN, opt_level=1
+        )
+        graph.save_model_to_file(str(fused))
+        quantize_dynamic(
+            fused, path, weight_type=QuantType.QInt8, per_channel=True, extra_options={"MatMulConstBOnly": True}
+        )
+
+
+def match_float_head(
+    head: np.ndarray, features: np.ndarray, float_logits: np.ndarray, ridge: float = 1e-3
+) -> np.ndarray:
+    """`head` (bias last) corrected so that over `features` (the int8 encoder's) its logits match
+    `float_logits` in least squares, pulled towards the float head by a small ridge."""
+    x = np.hstack([features, np.ones((len(features), 1))]).astype(np.float64)
+    residual = float_logits - x @ head.T
+    delta = np.linalg.solve(x.T @ x + ridge * len(x) * np.eye(x.shape[1]), x.T @ residual).T
+    return np.asarray(head + delta)
+
+
+def parity(bert: Bert, tokens: Tokens, onnx_path: Path, texts: list[str]) -> float:
+    """Lowest cosine between this model's sentence vectors and those the app computes from `onnx_path`."""
+    theirs = torch.tensor(MiniLMEncoder(model_path=onnx_path).encode(texts))
+    ids, mask = tokens(texts)
+    with torch.no_grad():
+        ours = mean_pool(bert(ids, mask), mask)
+    return float((theirs * ours).sum(-1).min())
