@@ -11,10 +11,11 @@ from typing import Any
 
 from rehearsal.evaluate import (
     EXTERNAL_SETS,
-    FRESH_TITLE,
+    FRESH_SETS,
     evaluate,
     find_eval_dir,
     format_scores,
+    fresh_path,
     load_external,
     load_fresh,
 )
@@ -40,13 +41,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """Per-label tables on the own test split, the fresh set and, when present, the external sets."""
     tagger = load_tagger()
     _, test = split(all_exemplars())
-    fresh = load_fresh()
     flags = f" --external {args.external}" if args.external else ""
     flags += " --no-external" if args.no_external else ""
     print(f"$ rehearse eval{flags}\n")
     print(format_scores("Own test split (never fit on)", evaluate(tagger, test), len(test)))
-    print()
-    print(format_scores(FRESH_TITLE, evaluate(tagger, fresh), len(fresh)))
+    for name, title in FRESH_SETS.items():
+        if fresh_path(name).is_file():
+            fresh = load_fresh(fresh_path(name))
+            print()
+            print(format_scores(title, evaluate(tagger, fresh), len(fresh)))
     if args.no_external:
         return 0
     eval_dir = Path(args.external) if args.external else find_eval_dir(PROJECT_ROOT)

@@ -23,6 +23,11 @@ EXTERNAL_SETS = {
     "esconv_devtest.jsonl": ("ESConv (dev+test)", ("reflection", "validation")),
 }
 FRESH_TITLE = "Fresh lines (written after the tagger was trained, never fit or tuned on)"
+# Hand-labelled sets the tagger is measured on and never trained, tuned or chosen on, by file name.
+FRESH_SETS = {
+    "tagger-fresh.jsonl": FRESH_TITLE,
+    "tagger-fresh-2.jsonl": "Second fresh set (written apart from the exemplars and the tagger, never fit or tuned on)",
+}
 
 
 @dataclass(frozen=True)
@@ -81,9 +86,9 @@ def format_scores(title: str, rows: list[Score], lines: int) -> str:
     return "\n".join(out)
 
 
-def fresh_path() -> Path:
-    """The fresh set's file; it sits outside `data/exemplars/` so no training run can pick it up."""
-    return Path(str(resources.files("rehearsal").joinpath("data/tagger-fresh.jsonl")))
+def fresh_path(name: str = "tagger-fresh.jsonl") -> Path:
+    """A fresh set's file; they sit outside `data/exemplars/` so no training run can pick them up."""
+    return Path(str(resources.files("rehearsal").joinpath(f"data/{name}")))
 
 
 def load_fresh(path: Path | None = None) -> list[Example]:

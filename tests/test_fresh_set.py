@@ -1,4 +1,4 @@
-"""The fresh tagger set: hand-labelled lines written after the tagger was trained, measured only."""
+"""The fresh tagger sets: hand-labelled lines the tagger is never trained or tuned on, measured only."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import subprocess
 import sys
 from collections import Counter
 
-from rehearsal.evaluate import FRESH_TITLE, load_fresh
+import pytest
+
+from rehearsal.evaluate import FRESH_SETS, FRESH_TITLE, fresh_path, load_fresh
 from rehearsal.exemplars import all_exemplars
 from rehearsal.taxonomy import LABELS
 from tests.conftest import ROOT
@@ -19,29 +21,35 @@ def _normalise(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def test_fresh_set_loads_with_known_labels_only() -> None:
-    fresh = load_fresh()
+SETS = pytest.mark.parametrize("name", list(FRESH_SETS))
+
+
+@SETS
+def test_fresh_set_loads_with_known_labels_only(name: str) -> None:
+    fresh = load_fresh(fresh_path(name))
     assert len(fresh) >= 220
     assert all(ex.text.strip() and ex.context.strip() for ex in fresh)
 
 
-def test_fresh_set_covers_every_label_and_plain_lines() -> None:
-    fresh = load_fresh()
+@SETS
+def test_fresh_set_covers_every_label_and_plain_lines(name: str) -> None:
+    fresh = load_fresh(fresh_path(name))
     counts = Counter(label for ex in fresh for label in ex.labels)
     thin = {label: counts[label] for label in LABELS if counts[label] < MIN_PER_LABEL}
     assert not thin, f"labels with fewer than {MIN_PER_LABEL} lines: {thin}"
     assert sum(1 for ex in fresh if not ex.labels) >= MIN_UNLABELLED
 
 
-def test_fresh_ids_are_unique() -> None:
-    ids = [ex.id for ex in load_fresh()]
+def test_fresh_ids_are_unique_across_the_sets() -> None:
+    ids = [ex.id for name in FRESH_SETS for ex in load_fresh(fresh_path(name))]
     assert len(ids) == len(set(ids))
 
 
-def test_no_fresh_text_repeats_an_exemplar() -> None:
+@SETS
+def test_no_fresh_text_repeats_an_exemplar(name: str) -> None:
     # The set only measures something if the tagger never saw these lines in training.
     seen = {_normalise(ex.text) for ex in all_exemplars()}
-    repeats = [ex.id for ex in load_fresh() if _normalise(ex.text) in seen]
+    repeats = [ex.id for ex in load_fresh(fresh_path(name)) if _normalise(ex.text) in seen]
     assert not repeats
 
 
@@ -58,4 +66,6 @@ def test_eval_prints_the_fresh_table_after_the_test_split() -> None:
     header = f"{FRESH_TITLE} — {len(load_fresh())} lines"
     assert header in result.stdout
     assert result.stdout.index("Own test split") < result.stdout.index(header)
+    second = f"{FRESH_SETS['tagger-fresh-2.jsonl']} — {len(load_fresh(fresh_path('tagger-fresh-2.jsonl')))} lines"
+    assert result.stdout.index(header) < result.stdout.index(second)
     assert "AnnoMI" not in result.stdout
