@@ -1,5 +1,5 @@
-"""Feedback engine speed: tagging per line, a whole feedback turn (tag + retrieve + compose), and
-the card index build.
+"""Feedback engine speed: tagging per line, a whole feedback turn (tag + retrieve + compose), the
+crisis screen every line passes first, and the card index build.
 
 The baseline measured in the same run is the shipped sentence encoder alone (one line, one call,
 one thread, as the rest of the app runs it). The tagger reads the user's line with its own tuned
@@ -20,6 +20,7 @@ from rag.embeddings import shared_encoder
 from rag.retriever import ChromaRetriever
 from rehearsal.exemplars import Example, all_exemplars, split
 from rehearsal.feedback import compose_feedback
+from rehearsal.safety import CrisisDetector
 from rehearsal.scenarios import load_scenario
 from rehearsal.settings import PROJECT_ROOT
 from rehearsal.tagger import load_tagger
@@ -84,6 +85,9 @@ def main() -> None:
             compose_feedback(tagger.tag(e.text, e.context), e.text, scenario, retriever, set())
             return (time.perf_counter() - start) * 1000
 
+        screen = CrisisDetector()
+        screen.check_fast(sample.text)  # warm up: loads the screen's model and encoder
+        screened = statistics.median(median_ms(lambda e=e: screen.check_fast(e.text), 3) for e in lines[:60])
         full = statistics.median(statistics.median(turn(e) for _ in range(3)) for e in lines[:60])
         in_session = statistics.median(statistics.median(turn(e, heard=True) for _ in range(3)) for e in lines[:60])
     print("$ python bench/feedback_speed.py")
@@ -95,6 +99,7 @@ def main() -> None:
     print(f"{'tag one line, context not seen before':44} {one:10.2f} {one / base:10.2f}")
     print(f"{'tag one line, context encoded when spoken':44} {session_one:10.2f} {session_one / base:10.2f}")
     print(f"{'tag, per line, batches of 64, new contexts':44} {batched:10.2f} {batched / base:10.2f}")
+    print(f"{'crisis screen, one line (offline layers)':44} {screened:10.2f} {screened / base:10.2f}")
     print(f"{'feedback turn, context not seen before':44} {full:10.2f} {full / base:10.2f}")
     print(f"{'feedback turn in a session (see turn())':44} {in_session:10.2f} {in_session / base:10.2f}")
     print(f"card index build: {chunks} chunks in {build:.2f} s")

@@ -619,7 +619,8 @@ class SafetyModel:
             float(data["threshold"]),
             data["anchors"],
             data["anchor_crisis"].astype(bool),
-            *map(float, cv),
+            float(cv[0]),
+            float(cv[1]),
         )
 
 
@@ -671,15 +672,24 @@ def train_safety_model(
     ruled = np.array([CrisisDetector(use_model=False).check_rules(r["text"]).crisis for r in rows])
     counted = np.zeros(len(rows), dtype=bool)
     counted[:labelled] = True if budgeted is None else np.asarray(budgeted, dtype=bool)
-    safe = ~crisis & counted
+    threshold, recall, false_alarm = pick_threshold(oof, ruled, crisis, ~crisis & counted, max_false_alarm)
+    anchors = index[:labelled]
+    weights = fit_logistic(_with_neighbours(x, means, index, anchors, crisis).astype(np.float64), y, l2)
+    return SafetyModel(
+        weights.astype(np.float32), threshold, _quantise(means[:labelled]), crisis[:labelled], recall, false_alarm
+    )
+
+
+def pick_threshold(
+    oof: np.ndarray, ruled: np.ndarray, crisis: np.ndarray, budget: np.ndarray, max_false_alarm: float = 0.05
+) -> tuple[float, float, float]:
+    """The lowest threshold on out-of-fold scores `oof` whose false alarms, together with the lines
+    the rules pause (`ruled`), stay within `max_false_alarm` on the safe lines marked in `budget`;
+    with the recall on the `crisis` lines and the false-alarm rate it gives."""
     threshold = 0.99
     for candidate in np.linspace(0.99, 0.01, 99):
-        false_alarms = ((oof >= candidate) | ruled)[safe].mean()
-        if false_alarms > max_false_alarm:
+        if ((oof >= candidate) | ruled)[budget].mean() > max_false_alarm:
             break
         threshold = float(candidate)
     fired = (oof >= threshold) | ruled
-    cv = (float(fired[crisis].mean()), float(fired[safe].mean()))
-    anchors = index[:labelled]
-    weights = fit_logistic(_with_neighbours(x, means, index, anchors, crisis).astype(np.float64), y, l2)
-    return SafetyModel(weights.astype(np.float32), threshold, _quantise(means[:labelled]), crisis[:labelled], *cv)
+    return threshold, float(fired[crisis].mean()), float(fired[budget].mean())

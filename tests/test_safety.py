@@ -265,3 +265,18 @@ def test_safety_eval_measures_only_the_sets_asked_for(capsys) -> None:  # type: 
     assert out.startswith("$ rehearse safety --eval --sets test-2\n")
     assert "second held-out set, test-2.jsonl" in out
     assert "tuning set" not in out and "everyday" not in out and "held-out set, test.jsonl" not in out
+
+
+def test_the_threshold_is_the_lowest_within_the_false_alarm_budget() -> None:
+    from rehearsal.safety import pick_threshold
+
+    oof = np.array([0.95, 0.60, 0.30, 0.10, 0.50, 0.20, 0.05, 0.02])
+    crisis = np.array([True, True, True, True, False, False, False, False])
+    ruled = np.array([False, False, False, True, False, False, False, False])
+    budget = ~crisis
+    threshold, recall, false_alarm = pick_threshold(oof, ruled, crisis, budget, max_false_alarm=0.25)
+    # one of four safe lines may fire: 0.50 may, 0.20 may not; the rule catches the 0.10 line
+    assert threshold == pytest.approx(0.21)
+    assert recall == pytest.approx(1.0) and false_alarm == pytest.approx(0.25)
+    # with no false alarm allowed, the 0.30 crisis line is missed
+    assert pick_threshold(oof, ruled, crisis, budget, max_false_alarm=0.0) == pytest.approx((0.51, 0.75, 0.0))
