@@ -1,7 +1,7 @@
 """The packaged MiniLM encoder as a trainable PyTorch model, and back to the app's ONNX form.
 
-Shared by the tools that fine-tune a copy of the encoder for one task (`finetune_encoder.py` for
-the skill tagger, `finetune_safety.py` for the crisis screen):
+For tools that fine-tune a copy of the encoder for one task (`finetune_encoder.py`, for the
+skill tagger):
 
 - `read_onnx` dequantises the shipped int8 graph's weights and `Bert` runs them in PyTorch;
 - `write_onnx` puts tuned weights back into a copy of the graph, int8 per channel, and
