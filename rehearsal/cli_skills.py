@@ -45,11 +45,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     flags += " --no-external" if args.no_external else ""
     print(f"$ rehearse eval{flags}\n")
     print(format_scores("Own test split (never fit on)", evaluate(tagger, test), len(test)))
-    for name, title in FRESH_SETS.items():
-        if fresh_path(name).is_file():
-            fresh = load_fresh(fresh_path(name))
-            print()
-            print(format_scores(title, evaluate(tagger, fresh), len(fresh)))
+    for name, title in FRESH_SETS.items():  # shipped with the package: a missing one is an error
+        fresh = load_fresh(fresh_path(name))
+        print()
+        print(format_scores(title, evaluate(tagger, fresh), len(fresh)))
     if args.no_external:
         return 0
     eval_dir = Path(args.external) if args.external else find_eval_dir(PROJECT_ROOT)

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from minilm_tuning import (
+from minilm_tuning import (  # first: it puts the project root on sys.path for rag and rehearsal
     HIDDEN,
     Bert,
     Tokens,
