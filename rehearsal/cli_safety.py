@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from rehearsal.exemplars import all_exemplars, split
-from rehearsal.safety import SAFETY_WEIGHTS, Category, CrisisDetector, train_safety_model
+from rehearsal.safety import (
+    RECALL_SLACK,
+    SAFETY_WEIGHTS,
+    Category,
+    CrisisDetector,
+    SafetyModel,
+    train_safety_model,
+)
 
 SAFETY_DATA = Path(__file__).resolve().parent / "data" / "safety"
 # Tuning files of deliberately hard safe twins ("I won't need my coat in Dubai"): fitted on, but
@@ -21,6 +28,7 @@ SPLITS = {
     "test": "held-out set, test.jsonl (never fit on; rules not written from it)",
     "test-2": "second held-out set, test-2.jsonl (written before the last round of tuning; never fit on, never read for rules)",
     "test-3": "third held-out set, test-3.jsonl (written apart from the project's rules and tuning lines; never fit on, never read)",
+    "test-4": "fourth held-out set, test-4.jsonl (written apart from the project's rules, tuning lines and other sets; never fit on, never read)",
 }
 EVERYDAY = "everyday"  # the tagger's held-out exemplars, as ordinary rehearsal talk
 ALL_SETS = [*SPLITS, EVERYDAY]
@@ -67,6 +75,20 @@ def format_measure(title: str, m: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def format_budget_table(model: SafetyModel) -> str:
+    """Out-of-fold figures for each candidate false-alarm budget on everyday talk, the chosen one marked."""
+    lines = [
+        "false-alarm budget for everyday talk (out-of-fold; chosen: the tightest costing at most "
+        f"{RECALL_SLACK:.2f} recall)",
+        f"{'budget':<8} {'threshold':>9} {'recall':>7} {'false alarms':>12} {'everyday':>9}",
+    ]
+    for limit, threshold, recall, false_alarm, everyday in model.budget_table:
+        name = "none" if limit >= 1 else f"{limit:.3f}"
+        mark = "  <- chosen" if limit == model.everyday_budget else ""
+        lines.append(f"{name:<8} {threshold:>9.2f} {recall:>7.3f} {false_alarm:>12.3f} {everyday:>9.3f}{mark}")
+    return "\n".join(lines)
+
+
 def cmd_safety(args: argparse.Namespace) -> int:
     """Screen stdin, or with --eval print the tables for the project's sets."""
     if args.train:
@@ -82,8 +104,11 @@ def cmd_safety(args: argparse.Namespace) -> int:
         print(
             f"trained on {len(rows)} lines of tune*.jsonl (threshold {model.threshold:.2f}) in {time.perf_counter() - start:.1f} s -> {SAFETY_WEIGHTS}\n"
             f"5-fold cross-validation on the tuning lines, rules included: recall {model.cv_recall:.3f}, "
-            f"false alarms {model.cv_false_alarm:.3f} (on the safe lines of the files other than {HARD_TWINS}.jsonl)"
+            f"false alarms {model.cv_false_alarm:.3f} (on the safe lines of the files other than {HARD_TWINS}.jsonl), "
+            f"false alarms on the {len(everyday)} everyday lines it was fitted with {model.cv_everyday_false_alarm:.3f}\n"
         )
+        print(format_budget_table(model))
+
         return 0
     detector = _detector(args)
     if not args.eval:

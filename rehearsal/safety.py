@@ -518,6 +518,8 @@ PAUSE_MESSAGE = (
 
 SAFETY_WEIGHTS = Path(__file__).resolve().parent / "data" / "safety.npz"
 NEIGHBOURS = 3  # how many nearest labelled lines of each kind the neighbour features average over
+EVERYDAY_BUDGETS = (0.03, 0.035, 0.04, 0.045, 0.05)  # candidate false-alarm budgets for everyday talk
+RECALL_SLACK = 0.01  # the out-of-fold recall an everyday budget may cost
 
 
 def _alternatives(pattern: re.Pattern[str]) -> list[re.Pattern[str]]:
@@ -585,6 +587,11 @@ class SafetyModel:
     anchor_crisis: np.ndarray
     cv_recall: float = 0.0  # out-of-fold on the tuning lines, with the rules, at this threshold
     cv_false_alarm: float = 0.0
+    cv_everyday_false_alarm: float = 0.0  # out-of-fold on the everyday rehearsal lines it was fitted with
+    everyday_budget: float = 1.0  # the false-alarm budget chosen for everyday talk
+    # (everyday budget, threshold, recall, false alarms, everyday false alarms) per candidate budget,
+    # out-of-fold; printed by `rehearse safety --train`, not saved
+    budget_table: list[tuple[float, float, float, float, float]] = field(default_factory=list, compare=False)
     _vectors: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     def anchor_vectors(self) -> np.ndarray:
@@ -606,7 +613,10 @@ class SafetyModel:
             threshold=np.float32(self.threshold),
             anchors=self.anchors,
             anchor_crisis=self.anchor_crisis,
-            cv=np.array([self.cv_recall, self.cv_false_alarm], dtype=np.float32),
+            cv=np.array(
+                [self.cv_recall, self.cv_false_alarm, self.cv_everyday_false_alarm, self.everyday_budget],
+                dtype=np.float32,
+            ),
         )
 
     @classmethod
@@ -621,6 +631,8 @@ class SafetyModel:
             data["anchor_crisis"].astype(bool),
             float(cv[0]),
             float(cv[1]),
+            float(cv[2]) if len(cv) > 2 else 0.0,
+            float(cv[3]) if len(cv) > 3 else 1.0,
         )
 
 
@@ -644,11 +656,13 @@ def train_safety_model(
     max_false_alarm: float = 0.05,
     l2: float = 1.0,
     budgeted: Sequence[bool] | None = None,
+    everyday_budgets: Sequence[float] = EVERYDAY_BUDGETS,
 ) -> SafetyModel:
     """Fit on labelled lines plus `everyday` rehearsal lines (all safe). The threshold is the lowest
     whose out-of-fold false-alarm rate (with the rules) on the labelled safe lines marked in
-    `budgeted` (default: all) stays within `max_false_alarm`: as much recall as that budget of
-    pauses allows. Lines written as deliberately hard twins of crisis lines can be left out of the
+    `budgeted` (default: all) stays within `max_false_alarm`, and on the everyday lines within a
+    budget of their own (see `pick_everyday_budget`): as much recall as those budgets of pauses
+    allow. Lines written as deliberately hard twins of crisis lines can be left out of the first
     budget, so that adding them teaches the model without raising the threshold."""
     from rehearsal.tagger import fit_logistic
 
@@ -672,23 +686,60 @@ def train_safety_model(
     ruled = np.array([CrisisDetector(use_model=False).check_rules(r["text"]).crisis for r in rows])
     counted = np.zeros(len(rows), dtype=bool)
     counted[:labelled] = True if budgeted is None else np.asarray(budgeted, dtype=bool)
-    threshold, recall, false_alarm = pick_threshold(oof, ruled, crisis, ~crisis & counted, max_false_alarm)
+    ordinary = index >= labelled
+    budget = ~crisis & counted
+    table = [
+        (limit, *pick_threshold(oof, ruled, crisis, budget, max_false_alarm, (ordinary, limit)))
+        for limit in [*everyday_budgets, 1.0]
+    ]
+    everyday_budget = pick_everyday_budget(table)
+    threshold, recall, false_alarm = pick_threshold(
+        oof, ruled, crisis, budget, max_false_alarm, (ordinary, everyday_budget)
+    )
+    everyday_false_alarm = float(((oof >= threshold) | ruled)[ordinary].mean()) if ordinary.any() else 0.0
     anchors = index[:labelled]
     weights = fit_logistic(_with_neighbours(x, means, index, anchors, crisis).astype(np.float64), y, l2)
     return SafetyModel(
-        weights.astype(np.float32), threshold, _quantise(means[:labelled]), crisis[:labelled], recall, false_alarm
+        weights.astype(np.float32),
+        threshold,
+        _quantise(means[:labelled]),
+        crisis[:labelled],
+        recall,
+        false_alarm,
+        everyday_false_alarm,
+        everyday_budget,
+        [(limit, t, r, f, float(((oof >= t) | ruled)[ordinary].mean())) for limit, t, r, f in table],
     )
 
 
+def pick_everyday_budget(table: Sequence[tuple[float, float, float, float]], slack: float = RECALL_SLACK) -> float:
+    """The tightest false-alarm budget for everyday talk that costs at most `slack` out-of-fold
+    recall against no such budget. `table` holds (budget, threshold, recall, false alarms) per
+    candidate, loosest last (1.0: no budget). Everyday talk is most of what users type: a pause
+    there interrupts ordinary practice, so it gets its own budget, but not at any price in recall."""
+    unbudgeted_recall = table[-1][2]
+    return min(limit for limit, _, recall, _ in table if recall >= unbudgeted_recall - slack)
+
+
 def pick_threshold(
-    oof: np.ndarray, ruled: np.ndarray, crisis: np.ndarray, budget: np.ndarray, max_false_alarm: float = 0.05
+    oof: np.ndarray,
+    ruled: np.ndarray,
+    crisis: np.ndarray,
+    budget: np.ndarray,
+    max_false_alarm: float = 0.05,
+    second_budget: tuple[np.ndarray, float] | None = None,
 ) -> tuple[float, float, float]:
     """The lowest threshold on out-of-fold scores `oof` whose false alarms, together with the lines
-    the rules pause (`ruled`), stay within `max_false_alarm` on the safe lines marked in `budget`;
-    with the recall on the `crisis` lines and the false-alarm rate it gives."""
+    the rules pause (`ruled`), stay within `max_false_alarm` on the safe lines marked in `budget`
+    (and, given `second_budget` = (lines, limit), within that limit on those lines too); with the
+    recall on the `crisis` lines and the false-alarm rate on `budget` it gives."""
+    budgets = [(budget, max_false_alarm)]
+    if second_budget is not None and second_budget[0].any():
+        budgets.append(second_budget)
     threshold = 0.99
     for candidate in np.linspace(0.99, 0.01, 99):
-        if ((oof >= candidate) | ruled)[budget].mean() > max_false_alarm:
+        fired = (oof >= candidate) | ruled
+        if any(fired[lines].mean() > limit for lines, limit in budgets):
             break
         threshold = float(candidate)
     fired = (oof >= threshold) | ruled

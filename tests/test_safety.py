@@ -280,3 +280,49 @@ def test_the_threshold_is_the_lowest_within_the_false_alarm_budget() -> None:
     assert recall == pytest.approx(1.0) and false_alarm == pytest.approx(0.25)
     # with no false alarm allowed, the 0.30 crisis line is missed
     assert pick_threshold(oof, ruled, crisis, budget, max_false_alarm=0.0) == pytest.approx((0.51, 0.75, 0.0))
+
+
+def test_everyday_lines_have_a_false_alarm_budget_of_their_own() -> None:
+    from rehearsal.safety import pick_threshold
+
+    oof = np.array([0.95, 0.60, 0.30, 0.50, 0.05, 0.40, 0.10, 0.05, 0.02])
+    crisis = np.array([True, True, True, False, False, False, False, False, False])
+    ruled = np.zeros(len(oof), dtype=bool)
+    labelled_safe = np.array([False, False, False, True, True, False, False, False, False])
+    everyday = np.array([False, False, False, False, False, True, True, True, True])
+    # the labelled budget alone (one of two may fire) lets the threshold fall to 0.06, catching all three
+    assert pick_threshold(oof, ruled, crisis, labelled_safe, 0.5)[:2] == pytest.approx((0.06, 1.0))
+    # none of the four everyday lines may fire: the 0.40 one holds the threshold above it
+    threshold, recall, false_alarm = pick_threshold(oof, ruled, crisis, labelled_safe, 0.5, (everyday, 0.0))
+    assert threshold == pytest.approx(0.41)
+    assert recall == pytest.approx(2 / 3) and false_alarm == pytest.approx(0.5)
+
+
+def test_the_everyday_budget_is_the_tightest_that_costs_little_recall() -> None:
+    from rehearsal.safety import pick_everyday_budget
+
+    # (budget, threshold, recall, false alarms); 1.0 is no budget at all
+    table = [(0.03, 0.45, 0.877, 0.03), (0.04, 0.41, 0.895, 0.04), (0.05, 0.37, 0.904, 0.05), (1.0, 0.37, 0.904, 0.05)]
+    assert pick_everyday_budget(table, slack=0.01) == 0.04
+    assert pick_everyday_budget(table, slack=0.03) == 0.03
+    assert pick_everyday_budget(table, slack=0.0) == 0.05
+
+
+def test_held_out_sets_never_repeat_a_tuning_line() -> None:
+    """A held-out figure only means something if the detector was never fitted on those words."""
+    from rehearsal.cli_safety import SPLITS, load_split
+
+    def norm(text: str) -> str:
+        return " ".join(text.lower().split())
+
+    tuning = load_split("tune*")
+    seen = {norm(row["text"]) for row in tuning}
+    ids = [row["id"] for row in tuning]
+    for pattern in SPLITS:
+        if pattern == "tune*":
+            continue
+        rows = load_split(pattern)
+        assert len(rows) >= 200, pattern
+        assert not [row["id"] for row in rows if norm(row["text"]) in seen], pattern
+        ids += [row["id"] for row in rows]
+    assert len(ids) == len(set(ids))
