@@ -27,6 +27,7 @@ FRESH_TITLE = "Fresh lines (written after the tagger was trained, never fit or t
 FRESH_SETS = {
     "tagger-fresh.jsonl": FRESH_TITLE,
     "tagger-fresh-2.jsonl": "Second fresh set (written apart from the exemplars and the tagger, never fit or tuned on)",
+    "tagger-fresh-3.jsonl": "Third fresh set (written apart from the exemplars and the tagger, never fit or tuned on)",
 }
 
 
