@@ -79,11 +79,11 @@ def format_budget_table(model: SafetyModel) -> str:
     """Out-of-fold figures for each candidate false-alarm budget on everyday talk, the chosen one marked."""
     lines = [
         "false-alarm budget for everyday talk (out-of-fold; chosen: the tightest costing at most "
-        f"{RECALL_SLACK:.2f} recall)",
+        f"{RECALL_SLACK:.2f} recall against the loosest)",
         f"{'budget':<8} {'threshold':>9} {'recall':>7} {'false alarms':>12} {'everyday':>9}",
     ]
     for limit, threshold, recall, false_alarm, everyday in model.budget_table:
-        name = "none" if limit >= 1 else f"{limit:.3f}"
+        name = f"{limit:.3f}"
         mark = "  <- chosen" if limit == model.everyday_budget else ""
         lines.append(f"{name:<8} {threshold:>9.2f} {recall:>7.3f} {false_alarm:>12.3f} {everyday:>9.3f}{mark}")
     return "\n".join(lines)
