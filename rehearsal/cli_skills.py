@@ -14,10 +14,13 @@ from rehearsal.evaluate import (
     FRESH_SETS,
     evaluate,
     find_eval_dir,
+    format_pitfall_share,
     format_scores,
     fresh_path,
     load_external,
     load_fresh,
+    predict,
+    score,
 )
 from rehearsal.exemplars import all_exemplars, split
 from rehearsal.settings import PROJECT_ROOT, Settings
@@ -61,8 +64,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"\n{title}: {path} not found, skipped.")
             continue
         examples = load_external(path)
+        predicted = predict(tagger, examples)
         print()
-        print(format_scores(f"{title}, measure only", evaluate(tagger, examples, labels), len(examples)))
+        print(
+            format_scores(
+                f"{title}, measure only", score([e.labels for e in examples], predicted, labels), len(examples)
+            )
+        )
+        print(format_pitfall_share(predicted))
     return 0
 
 

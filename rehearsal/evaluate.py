@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rehearsal.exemplars import Example, load_examples
 from rehearsal.tagger import SkillTagger
-from rehearsal.taxonomy import LABELS
+from rehearsal.taxonomy import LABELS, PITFALLS
 
 EXTERNAL_SETS = {
     "annomi_dev.jsonl": ("AnnoMI (dev)", ("reflection", "open_question")),
@@ -72,10 +72,28 @@ def score(gold: list[frozenset[str]], predicted: list[frozenset[str]], labels: I
     return rows
 
 
+def predict(tagger: SkillTagger, examples: list[Example]) -> list[frozenset[str]]:
+    """The tagger's labels for every example."""
+    taggings = tagger.tag_batch([e.text for e in examples], [e.context for e in examples])
+    return [frozenset(t.labels) for t in taggings]
+
+
 def evaluate(tagger: SkillTagger, examples: list[Example], labels: Iterable[str] = LABELS) -> list[Score]:
     """Tag every example and score the chosen labels."""
-    taggings = tagger.tag_batch([e.text for e in examples], [e.context for e in examples])
-    return score([e.labels for e in examples], [frozenset(t.labels) for t in taggings], labels)
+    return score([e.labels for e in examples], predict(tagger, examples), labels)
+
+
+def format_pitfall_share(predicted: list[frozenset[str]]) -> str:
+    """How many lines got a pitfall label, per pitfall. Unscored: for sets of helpers' turns
+    (counsellors, supporters), where blaming, criticising or stonewalling is rare, so a high
+    share is mostly the tagger misreading listening moves such as "Mm-hmm." or "Okay."."""
+    lines = [f"pitfall labels given (no gold labels; helpers' turns rarely hold a pitfall) — {len(predicted)} lines"]
+    for label in PITFALLS:
+        count = sum(label in p for p in predicted)
+        lines.append(f"{label:<15} {count:>6} {count / max(1, len(predicted)):>6.3f}")
+    count = sum(bool(p & set(PITFALLS)) for p in predicted)
+    lines.append(f"{'any pitfall':<15} {count:>6} {count / max(1, len(predicted)):>6.3f}")
+    return "\n".join(lines)
 
 
 def format_scores(title: str, rows: list[Score], lines: int) -> str:

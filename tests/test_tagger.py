@@ -103,12 +103,46 @@ def test_taxonomy_examples(tagger: SkillTagger, context: str, text: str, label: 
     assert label in tagger.tag(text, context).labels
 
 
+# Listening moves that are no pitfall: minimal encouragers, genuine surprise, curious questions.
+# Written for this test, not taken from the exemplars or the fresh sets.
+PLAIN_LISTENING = [
+    ("I've had the worst week at work, honestly.", "Mm-hmm."),
+    ("My sister called me out of the blue last night.", "Oh? Go on."),
+    ("I finally handed in my notice today.", "Wow. How did that feel?"),
+    ("We've booked the flights for March.", "Cool, where are you flying from?"),
+    ("Honestly I'd rate my motivation a five out of ten.", "What makes it a five rather than a two?"),
+    ("The baby isn't sleeping more than two hours at a time.", "Oh no. That sounds exhausting."),
+    ("I went to the grave on Sunday for the first time.", "Right. What was that like?"),
+    ("He said he'd think about the chores rota.", "Okay. And then what happened?"),
+    ("I've started running in the mornings.", "Nice! How far are you going?"),
+    ("Mum keeps asking when we're visiting.", "Uh-huh."),
+    ("I told my manager I can't do weekends any more.", "Yeah? What did she say?"),
+    ("The funeral is on Thursday.", "I see. Are you going with anyone?"),
+]
+PITFALLS = {"blame", "criticism", "defensiveness", "stonewalling", "passive"}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known weakness: bare backchannels ('Uh-huh.', 'Oh? Go on.') are read as stonewalling; "
+    "a retune with more listening exemplars fixed them but fell short of the own-split target, so it is not shipped",
+)
+def test_plain_listening_moves_are_not_called_pitfalls(tagger: SkillTagger) -> None:
+    flagged = [
+        (text, sorted(set(tagger.tag(text, context).labels) & PITFALLS))
+        for context, text in PLAIN_LISTENING
+        if set(tagger.tag(text, context).labels) & PITFALLS
+    ]
+    # telling someone who said "Mm-hmm" that they stonewalled is feedback that teaches the wrong thing
+    assert len(flagged) <= 1, flagged
+
+
 def test_own_test_split_macro_f1_floor(tagger: SkillTagger) -> None:
     _, test = split(all_exemplars())
     scores = evaluate(tagger, test)
     macro = sum(s.f1 for s in scores) / len(scores)
-    # a regression floor below the measured 0.817 (the target of 0.85 is not reached yet)
-    assert macro >= 0.79, f"macro-F1 on the held-out split fell to {macro:.3f}"
+    # a regression floor below the measured 0.856 (the target is 0.85)
+    assert macro >= 0.83, f"macro-F1 on the held-out split fell to {macro:.3f}"
 
 
 def test_sentences() -> None:
@@ -194,3 +228,21 @@ def test_a_batch_tags_each_line_as_it_would_alone(tagger: SkillTagger) -> None:
     batch = tagger.tag_batch([t for _, t in lines], [c for c, _ in lines])
     assert batch == [tagger.tag(t, c) for c, t in lines]
     assert all(span in t for tagging, (_, t) in zip(batch, lines, strict=True) for span in tagging.evidence.values())
+
+
+def test_eval_on_an_external_set_prints_scores_and_the_pitfall_share(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from rehearsal.cli import main
+
+    rows = [
+        {"id": "a1", "context": "I drink most nights.", "text": "What do you like about it?", "labels": ["open_question"]},
+        {"id": "a2", "context": "I'm not sure I want to stop.", "text": "You're in two minds.", "labels": ["reflection"]},
+        {"id": "a3", "context": "Why are you always on at me?", "text": "Whatever.", "labels": []},
+    ]
+    (tmp_path / "annomi_dev.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert main(["eval", "--external", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "AnnoMI (dev), measure only — 3 lines" in out
+    share = out[out.index("pitfall labels given") :]
+    assert share.splitlines()[0].endswith("— 3 lines")
+    assert "stonewalling         1  0.333" in share and "any pitfall          1  0.333" in share
+    assert "ESConv (dev+test): " in out and "not found, skipped" in out
