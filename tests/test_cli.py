@@ -162,3 +162,23 @@ def test_every_adversarial_set_loads_without_comments(which: str) -> None:
     assert len(lines) >= 10
     assert not any(line.startswith("#") for line in lines)
     assert len(set(lines)) == len(lines)
+
+
+def test_a_closed_pipe_ends_the_command_quietly() -> None:
+    """`rehearse safety < lines | head -1`: no traceback when the reader stops early."""
+    import subprocess
+    import sys
+
+    lines = "".join(f'{{"id": "{i}", "text": "Could we split the chores on Sundays?"}}\n' for i in range(400))
+    script = (
+        "import subprocess, sys\n"
+        "p = subprocess.Popen([sys.executable, '-m', 'rehearsal.cli', 'safety'], stdin=subprocess.PIPE,"
+        " stdout=subprocess.PIPE, stderr=subprocess.PIPE)\n"
+        "p.stdin.write(sys.stdin.buffer.read()); p.stdin.close()\n"
+        "p.stdout.readline(); p.stdout.close()\n"
+        "sys.stderr.write(p.stderr.read().decode()); p.wait()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], input=lines, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert "Traceback" not in result.stderr, result.stderr
