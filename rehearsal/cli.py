@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import os
+import stat
 import sys
 import threading
 from collections.abc import Sequence
@@ -304,7 +305,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; every RehearsalError becomes a one-line message and exit code 1."""
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # inside the try: a closed pipe must not surface at exit instead
+        return code
     except ScenarioError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -314,9 +317,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
+        if not _stdout_is_closed():
+            raise
         # the reader went away (`rehearse tag < lines | head`): stop quietly, as other filters do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
         return 141
+
+
+def _stdout_is_closed() -> bool:
+    """True when standard output is a pipe, so that a broken pipe is most likely its reader gone;
+    on a terminal or a file a broken pipe came from elsewhere and is raised as it is."""
+    try:
+        return stat.S_ISFIFO(os.fstat(sys.stdout.fileno()).st_mode)
+    except (OSError, ValueError):
+        return False
 
 
 if __name__ == "__main__":

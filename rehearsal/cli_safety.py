@@ -27,8 +27,8 @@ SPLITS = {
     "tune*": "tuning set, tune*.jsonl (rules written and model fit on it)",
     "test": "held-out set, test.jsonl (never fit on; rules not written from it)",
     "test-2": "second held-out set, test-2.jsonl (written before the last round of tuning; never fit on, never read for rules)",
-    "test-3": "third held-out set, test-3.jsonl (written apart from the project's rules and tuning lines; never fit on, never read)",
-    "test-4": "fourth held-out set, test-4.jsonl (written apart from the project's rules, tuning lines and other sets; never fit on, never read)",
+    "test-3": "third held-out set, test-3.jsonl (written apart from the project's rules and tuning lines; never fit on, errors never read)",
+    "test-4": "fourth held-out set, test-4.jsonl (written apart from the project's rules, tuning lines and other sets; never fit on, errors never read)",
 }
 EVERYDAY = "everyday"  # the tagger's held-out exemplars, as ordinary rehearsal talk
 ALL_SETS = [*SPLITS, EVERYDAY]
@@ -105,7 +105,7 @@ def cmd_safety(args: argparse.Namespace) -> int:
             f"trained on {len(rows)} lines of tune*.jsonl (threshold {model.threshold:.2f}) in {time.perf_counter() - start:.1f} s -> {SAFETY_WEIGHTS}\n"
             f"5-fold cross-validation on the tuning lines, rules included: recall {model.cv_recall:.3f}, "
             f"false alarms {model.cv_false_alarm:.3f} (on the safe lines of the files other than {HARD_TWINS}.jsonl), "
-            f"false alarms on the {len(everyday)} everyday lines it was fitted with {model.cv_everyday_false_alarm:.3f}\n"
+            f"out-of-fold false alarms on {len(everyday)} everyday lines {model.cv_everyday_false_alarm:.3f}\n"
         )
         print(format_budget_table(model))
 

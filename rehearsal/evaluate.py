@@ -86,7 +86,7 @@ def evaluate(tagger: SkillTagger, examples: list[Example], labels: Iterable[str]
 def format_pitfall_share(predicted: list[frozenset[str]]) -> str:
     """How many lines got a pitfall label, per pitfall. Unscored: for sets of helpers' turns
     (counsellors, supporters), where blaming, criticising or stonewalling is rare, so a high
-    share is mostly the tagger misreading listening moves such as "Mm-hmm." or "Okay."."""
+    share is mostly the tagger misreading listening moves such as "Mm-hmm" or "Okay"."""
     lines = [f"pitfall labels given (no gold labels; helpers' turns rarely hold a pitfall) — {len(predicted)} lines"]
     for label in PITFALLS:
         count = sum(label in p for p in predicted)

@@ -164,21 +164,32 @@ def test_every_adversarial_set_loads_without_comments(which: str) -> None:
     assert len(set(lines)) == len(lines)
 
 
-def test_a_closed_pipe_ends_the_command_quietly() -> None:
-    """`rehearse safety < lines | head -1`: no traceback when the reader stops early."""
+@pytest.mark.parametrize("lines", [3, 400])
+def test_a_closed_pipe_ends_the_command_quietly(lines: int) -> None:
+    """`rehearse safety < lines | head -1`: code 141 and nothing on stderr, whether the output
+    was still buffered at the end (3 lines) or overflowed the buffer on the way (400)."""
+    import os
     import subprocess
     import sys
 
-    lines = "".join(f'{{"id": "{i}", "text": "Could we split the chores on Sundays?"}}\n' for i in range(400))
+    stdin = "".join(f'{{"id": "{i}", "text": "Could we split the chores on Sundays?"}}\n' for i in range(lines))
     script = (
         "import subprocess, sys\n"
         "p = subprocess.Popen([sys.executable, '-m', 'rehearsal.cli', 'safety'], stdin=subprocess.PIPE,"
         " stdout=subprocess.PIPE, stderr=subprocess.PIPE)\n"
         "p.stdin.write(sys.stdin.buffer.read()); p.stdin.close()\n"
-        "p.stdout.readline(); p.stdout.close()\n"
-        "sys.stderr.write(p.stderr.read().decode()); p.wait()\n"
+        "p.stdout.close() if len(sys.argv) > 1 else p.stdout.readline(); p.stdout.close()\n"
+        "sys.stderr.write(p.stderr.read().decode()); sys.exit(p.wait())\n"
     )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     result = subprocess.run(
-        [sys.executable, "-c", script], input=lines, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-c", script, *(["close-first"] if lines == 3 else [])],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
     )
-    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stderr == ""
+    assert result.returncode == 141

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +126,11 @@ def test_the_model_round_trips_with_its_anchors(tmp_path: Path) -> None:
     model.save(tmp_path / "m.npz")
     again = SafetyModel.load(tmp_path / "m.npz")
     assert again.threshold == model.threshold
+    assert np.isnan(again.everyday_budget) == np.isnan(model.everyday_budget)
+    model.cv_everyday_false_alarm, model.everyday_budget = 0.034, 0.035
+    model.save(tmp_path / "m2.npz")
+    budgeted = SafetyModel.load(tmp_path / "m2.npz")
+    assert budgeted.everyday_budget == 0.035 and budgeted.cv_everyday_false_alarm == pytest.approx(0.034)
     assert np.array_equal(again.anchors, model.anchors) and np.array_equal(again.weights, model.weights)
 
 
@@ -313,7 +319,7 @@ def test_held_out_sets_never_repeat_a_tuning_line() -> None:
     from rehearsal.cli_safety import SPLITS, load_split
 
     def norm(text: str) -> str:
-        return " ".join(text.lower().split())
+        return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
     tuning = load_split("tune*")
     seen = {norm(row["text"]) for row in tuning}

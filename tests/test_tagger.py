@@ -20,7 +20,7 @@ from rehearsal.tagger import (
     load_tagger,
     sentences,
 )
-from rehearsal.taxonomy import LABELS
+from rehearsal.taxonomy import LABELS, PITFALLS
 from tests.conftest import ROOT
 
 
@@ -119,7 +119,6 @@ PLAIN_LISTENING = [
     ("I told my manager I can't do weekends any more.", "Yeah? What did she say?"),
     ("The funeral is on Thursday.", "I see. Are you going with anyone?"),
 ]
-PITFALLS = {"blame", "criticism", "defensiveness", "stonewalling", "passive"}
 
 
 @pytest.mark.xfail(
@@ -128,11 +127,8 @@ PITFALLS = {"blame", "criticism", "defensiveness", "stonewalling", "passive"}
     "a retune with more listening exemplars fixed them but fell short of the own-split target, so it is not shipped",
 )
 def test_plain_listening_moves_are_not_called_pitfalls(tagger: SkillTagger) -> None:
-    flagged = [
-        (text, sorted(set(tagger.tag(text, context).labels) & PITFALLS))
-        for context, text in PLAIN_LISTENING
-        if set(tagger.tag(text, context).labels) & PITFALLS
-    ]
+    tagged = [(text, set(tagger.tag(text, context).labels) & set(PITFALLS)) for context, text in PLAIN_LISTENING]
+    flagged = [(text, sorted(pitfalls)) for text, pitfalls in tagged if pitfalls]
     # telling someone who said "Mm-hmm" that they stonewalled is feedback that teaches the wrong thing
     assert len(flagged) <= 1, flagged
 
@@ -234,8 +230,18 @@ def test_eval_on_an_external_set_prints_scores_and_the_pitfall_share(tmp_path, c
     from rehearsal.cli import main
 
     rows = [
-        {"id": "a1", "context": "I drink most nights.", "text": "What do you like about it?", "labels": ["open_question"]},
-        {"id": "a2", "context": "I'm not sure I want to stop.", "text": "You're in two minds.", "labels": ["reflection"]},
+        {
+            "id": "a1",
+            "context": "I drink most nights.",
+            "text": "What do you like about it?",
+            "labels": ["open_question"],
+        },
+        {
+            "id": "a2",
+            "context": "I'm not sure I want to stop.",
+            "text": "You're in two minds.",
+            "labels": ["reflection"],
+        },
         {"id": "a3", "context": "Why are you always on at me?", "text": "Whatever.", "labels": []},
     ]
     (tmp_path / "annomi_dev.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
