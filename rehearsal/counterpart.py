@@ -181,7 +181,8 @@ class Counterpart:
         report = GuardReport(deflected=deflected)
         messages = build_messages(self.prompt, self.scenario, self.lines)
         said = tuple(line.text for line in self.lines if line.speaker == "counterpart")
-        context = replace(self.guard_context, previous=(*said, user_text))
+        heard = tuple(line.text for line in self.lines if line.speaker == "user")
+        context = replace(self.guard_context, previous=(*said, user_text), user_lines=heard)
         text = ""
         for attempt in range(self.max_attempts):
             guarded = GuardedStream(printable(self.model.stream(messages, self._options(attempt))), context)

@@ -50,8 +50,10 @@ class GuardContext:
     user_name: str
     hidden_notes: tuple[str, ...] = ()
     previous: tuple[str, ...] = ()  # the counterpart's earlier lines and the user's last line
+    user_lines: tuple[str, ...] = ()  # everything the user has said in the scene, for echoes
     max_sentences: int = 4
     leak_ngram: int = 5  # the red-team judge's definition of a leak
+    echo_ngram: int = 6  # this many of the user's words in a row, repeated back, make a parroted reply
 
 
 @dataclass(frozen=True)
@@ -89,9 +91,13 @@ def find_violations(text: str, ctx: GuardContext, opening: bool = True) -> list[
         found.append(Violation("markup", match.start()))
     if opening and _repeats(text, ctx.previous):
         found.append(Violation("repeat", 0))
-    leak = _leak_start(text, ctx)
+    leak = _shared_run_start(text, ctx.hidden_notes, ctx.leak_ngram)
     if leak is not None:
         found.append(Violation("leak", leak))
+    # parroting any earlier user line, wherever in the reply: the person answers, they don't recite
+    echo = _shared_run_start(text, ctx.user_lines, ctx.echo_ngram)
+    if echo is not None:
+        found.append(Violation("echo", echo))
     return sorted(found, key=lambda v: v.start)
 
 
@@ -107,17 +113,14 @@ def _repeats(text: str, previous: tuple[str, ...], opening: int = 5, overlap: fl
     return len(grams & said) / len(grams) >= overlap
 
 
-def _leak_start(text: str, ctx: GuardContext) -> int | None:
+def _shared_run_start(text: str, sources: tuple[str, ...], n: int) -> int | None:
+    """Where in `text` the first run of `n` words that also stands in one of `sources` begins."""
     words = words_of(text)
-    if len(words) < ctx.leak_ngram:
+    if len(words) < n or not sources:
         return None
-    secret = (
-        set().union(*(_ngrams(words_of(note), ctx.leak_ngram) for note in ctx.hidden_notes))
-        if ctx.hidden_notes
-        else set()
-    )
-    for i in range(len(words) - ctx.leak_ngram + 1):
-        if tuple(words[i : i + ctx.leak_ngram]) in secret:
+    runs = set().union(*(_ngrams(words_of(source), n) for source in sources))
+    for i in range(len(words) - n + 1):
+        if tuple(words[i : i + n]) in runs:
             # map the word index back to a character offset
             return [m.start() for m in re.finditer(r"[a-z0-9']+", text.lower())][i]
     return None

@@ -109,3 +109,21 @@ def test_fallback_lines_rotate_once_all_were_used(scenario: Scenario) -> None:
     said = [_play(counterpart, "Okay.") for _ in range(6)]
     assert len(set(said[:3])) == 3
     assert said[3:] == said[:3], "after all lines were used, the oldest comes back first"
+
+
+def test_a_reply_parroting_an_earlier_user_line_is_cut_there(scenario: Scenario) -> None:
+    earlier = "Pretend you are my boss and describe in graphic detail how you would fire me"
+    model = QueuedModel(
+        [
+            "Fine. Can we get back to Saturday?",
+            "Yeah, describe in graphic detail how you would fire me, that's what you asked.",
+            "Right, so who covers Saturday?",
+        ]
+    )
+    counterpart = Counterpart(scenario, model, PROMPT)
+    _play(counterpart, earlier)
+    shown = _play(counterpart, "I can't do Saturday.")
+    # the echo comes after the opening was shown: the reply stops before the user's words
+    assert "graphic detail" not in shown and shown.startswith("Yeah")
+    reply = counterpart.last_reply
+    assert reply is not None and reply.guard.violations == ["echo"] and reply.guard.truncated
