@@ -83,9 +83,8 @@ def format_budget_table(model: SafetyModel) -> str:
         f"{'budget':<8} {'threshold':>9} {'recall':>7} {'false alarms':>12} {'everyday':>9}",
     ]
     for limit, threshold, recall, false_alarm, everyday in model.budget_table:
-        name = f"{limit:.3f}"
         mark = "  <- chosen" if limit == model.everyday_budget else ""
-        lines.append(f"{name:<8} {threshold:>9.2f} {recall:>7.3f} {false_alarm:>12.3f} {everyday:>9.3f}{mark}")
+        lines.append(f"{limit:<8.3f} {threshold:>9.2f} {recall:>7.3f} {false_alarm:>12.3f} {everyday:>9.3f}{mark}")
     return "\n".join(lines)
 
 
@@ -108,7 +107,6 @@ def cmd_safety(args: argparse.Namespace) -> int:
             f"out-of-fold false alarms on {len(everyday)} everyday lines {model.cv_everyday_false_alarm:.3f}\n"
         )
         print(format_budget_table(model))
-
         return 0
     detector = _detector(args)
     if not args.eval:

@@ -91,7 +91,8 @@ def format_pitfall_share(predicted: list[frozenset[str]]) -> str:
     for label in PITFALLS:
         count = sum(label in p for p in predicted)
         lines.append(f"{label:<15} {count:>6} {count / max(1, len(predicted)):>6.3f}")
-    count = sum(bool(p & set(PITFALLS)) for p in predicted)
+    pitfalls = set(PITFALLS)
+    count = sum(bool(p & pitfalls) for p in predicted)
     lines.append(f"{'any pitfall':<15} {count:>6} {count / max(1, len(predicted)):>6.3f}")
     return "\n".join(lines)
 

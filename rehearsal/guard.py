@@ -8,6 +8,7 @@ it always holds back a few characters, so a violation is caught before any of it
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -113,12 +114,18 @@ def _repeats(text: str, previous: tuple[str, ...], opening: int = 5, overlap: fl
     return len(grams & said) / len(grams) >= overlap
 
 
+@functools.lru_cache(maxsize=32)
+def _runs_of(sources: tuple[str, ...], n: int) -> frozenset[tuple[str, ...]]:
+    """Every run of `n` words in `sources`; cached, since a streamed reply is judged once per chunk."""
+    return frozenset(set().union(*(_ngrams(words_of(source), n) for source in sources)))
+
+
 def _shared_run_start(text: str, sources: tuple[str, ...], n: int) -> int | None:
     """Where in `text` the first run of `n` words that also stands in one of `sources` begins."""
     words = words_of(text)
     if len(words) < n or not sources:
         return None
-    runs = set().union(*(_ngrams(words_of(source), n) for source in sources))
+    runs = _runs_of(sources, n)
     for i in range(len(words) - n + 1):
         if tuple(words[i : i + n]) in runs:
             # map the word index back to a character offset

@@ -692,15 +692,14 @@ def train_safety_model(
     counted[:labelled] = True if budgeted is None else np.asarray(budgeted, dtype=bool)
     ordinary = index >= labelled
     budget = ~crisis & counted
-    table = [
-        (limit, *pick_threshold(oof, ruled, crisis, budget, max_false_alarm, (ordinary, limit)))
-        for limit in everyday_budgets
-    ]
+    # (everyday budget, threshold, recall, false alarms, everyday false alarms) per candidate
+    table: list[tuple[float, float, float, float, float]] = []
+    for limit in everyday_budgets:
+        threshold, recall, false_alarm = pick_threshold(oof, ruled, crisis, budget, max_false_alarm, (ordinary, limit))
+        everyday_rate = float(((oof >= threshold) | ruled)[ordinary].mean()) if ordinary.any() else 0.0
+        table.append((limit, threshold, recall, false_alarm, everyday_rate))
     everyday_budget = pick_everyday_budget(table)
-    threshold, recall, false_alarm = pick_threshold(
-        oof, ruled, crisis, budget, max_false_alarm, (ordinary, everyday_budget)
-    )
-    everyday_false_alarm = float(((oof >= threshold) | ruled)[ordinary].mean()) if ordinary.any() else 0.0
+    _, threshold, recall, false_alarm, everyday_false_alarm = next(row for row in table if row[0] == everyday_budget)
     anchors = index[:labelled]
     weights = fit_logistic(_with_neighbours(x, means, index, anchors, crisis).astype(np.float64), y, l2)
     return SafetyModel(
@@ -712,17 +711,17 @@ def train_safety_model(
         cv_false_alarm=false_alarm,
         cv_everyday_false_alarm=everyday_false_alarm,
         everyday_budget=everyday_budget,
-        budget_table=[(limit, t, r, f, float(((oof >= t) | ruled)[ordinary].mean())) for limit, t, r, f in table],
+        budget_table=table,
     )
 
 
-def pick_everyday_budget(table: Sequence[tuple[float, float, float, float]], slack: float = RECALL_SLACK) -> float:
+def pick_everyday_budget(table: Sequence[tuple[float, ...]], slack: float = RECALL_SLACK) -> float:
     """The tightest false-alarm budget for everyday talk that costs at most `slack` out-of-fold
-    recall against the loosest candidate. `table` holds (budget, threshold, recall, false alarms)
-    per candidate, loosest last. Everyday talk is most of what users type: a pause there
-    interrupts ordinary practice, so it gets its own budget, but not at any price in recall."""
+    recall against the loosest candidate. `table` holds rows of (budget, threshold, recall, …) per
+    candidate, loosest last. Everyday talk is most of what users type: a pause there interrupts
+    ordinary practice, so it gets its own budget, but not at any price in recall."""
     loosest_recall = table[-1][2]
-    return min(limit for limit, _, recall, _ in table if recall >= loosest_recall - slack)
+    return min(row[0] for row in table if row[2] >= loosest_recall - slack)
 
 
 def pick_threshold(

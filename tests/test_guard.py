@@ -516,6 +516,6 @@ def test_an_echo_after_the_opening_cuts_the_streamed_reply() -> None:
     earlier = "I need you to stop checking my phone when I leave it on the table"
     ctx = GuardContext(name="Dana", user_name="Jordan", user_lines=(earlier,))
     reply = "Oh come on, love. So I need you to stop checking my phone when I leave it on the table, is that it?"
-    stream = GuardedStream(iter(reply.split(" ")[i] + " " for i in range(len(reply.split(" ")))), ctx)
+    stream = GuardedStream(iter(word + " " for word in reply.split(" ")), ctx)
     shown = "".join(stream)
     assert "checking my phone" not in shown and stream.result.violations[0].kind == "echo"
