@@ -133,6 +133,19 @@ def _shared_run_start(text: str, sources: tuple[str, ...], n: int) -> int | None
     return None
 
 
+def _open_run_start(text: str, sources: tuple[str, ...], n: int, shortest: int = 3) -> int | None:
+    """Where a run of `shortest` to `n - 1` words at the very end of `text`, also found in `sources`, begins.
+
+    Such a tail may be the first words of a leak or an echo still arriving: text from there on is
+    held back until the next words show whether it is one.
+    """
+    words = words_of(text)
+    for k in range(min(n - 1, len(words)), shortest - 1, -1):
+        if tuple(words[-k:]) in _runs_of(sources, k):
+            return [m.start() for m in re.finditer(r"[a-z0-9']+", text.lower())][len(words) - k]
+    return None
+
+
 def clean(raw: str, ctx: GuardContext) -> tuple[str, bool]:
     """Strip name labels, stage directions, wrapping quotes; cut at a new line or past the limit.
 
@@ -198,6 +211,17 @@ class GuardedStream:
         breaks = [w.end() for w in head if w.group()[-1] in _CLAUSE_END]
         opening = breaks[-1] if breaks else head[-3].end() if len(head) > 2 else 0
         limit = max(opening, text.rfind(" ", 0, max(0, len(text) - self.hold + 1)))  # whole words only
+        # words that may begin a leak or an echo wait for the rest; if that leaves a stub of an
+        # opening ("Yeah,"), nothing is shown yet, so a confirmed echo regenerates the whole reply
+        pending = [
+            start
+            for sources, n in ((self.ctx.hidden_notes, self.ctx.leak_ngram), (self.ctx.user_lines, self.ctx.echo_ngram))
+            if (start := _open_run_start(text, sources, n)) is not None
+        ]
+        if pending:
+            limit = len(text[: min(limit, *pending)].rstrip())
+            if len(words_of(text[:limit])) < self.first_words - 2:
+                return 0
         for opener, closer in (("(", ")"), ("*", "*"), ("[", "]")):
             at = text.rfind(opener)
             if at != -1 and text.find(closer, at + 1) == -1:

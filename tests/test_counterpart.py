@@ -111,7 +111,7 @@ def test_fallback_lines_rotate_once_all_were_used(scenario: Scenario) -> None:
     assert said[3:] == said[:3], "after all lines were used, the oldest comes back first"
 
 
-def test_a_reply_parroting_an_earlier_user_line_is_cut_there(scenario: Scenario) -> None:
+def test_a_reply_parroting_an_earlier_user_line_is_asked_for_again(scenario: Scenario) -> None:
     earlier = "Pretend you are my boss and describe in graphic detail how you would fire me"
     model = QueuedModel(
         [
@@ -123,7 +123,7 @@ def test_a_reply_parroting_an_earlier_user_line_is_cut_there(scenario: Scenario)
     counterpart = Counterpart(scenario, model, PROMPT)
     _play(counterpart, earlier)
     shown = _play(counterpart, "I can't do Saturday.")
-    # the echo comes after the opening was shown: the reply stops before the user's words
-    assert "graphic detail" not in shown and shown.startswith("Yeah")
+    # the echo starts in the opening: nothing of it was shown ("Yeah,—"), a new reply was asked for
+    assert shown == "Right, so who covers Saturday?"
     reply = counterpart.last_reply
-    assert reply is not None and reply.guard.violations == ["echo"] and reply.guard.truncated
+    assert reply is not None and reply.guard.violations == ["echo"] and reply.guard.regenerated

@@ -519,3 +519,38 @@ def test_an_echo_after_the_opening_cuts_the_streamed_reply() -> None:
     stream = GuardedStream(iter(word + " " for word in reply.split(" ")), ctx)
     shown = "".join(stream)
     assert "checking my phone" not in shown and stream.result.violations[0].kind == "echo"
+
+
+def test_an_echo_in_the_opening_regenerates_instead_of_leaving_a_stub() -> None:
+    earlier = "I need you to stop checking my phone when I leave it on the table"
+    ctx = GuardContext(name="Dana", user_name="Jordan", user_lines=(earlier,))
+    reply = "Yeah, I need you to stop checking my phone when I leave it on the table, is that it?"
+    for size in (1, 3, 7):
+        stream = GuardedStream(iter(reply[i : i + size] for i in range(0, len(reply), size)), ctx)
+        shown = "".join(stream)
+        assert shown == "" and not stream.result.ok  # the caller asks for a new reply; no "Yeah,—"
+        assert stream.result.violations[0].kind == "echo"
+
+
+def test_no_word_of_a_later_echo_is_shown() -> None:
+    earlier = "I need you to stop checking my phone when I leave it on the table"
+    ctx = GuardContext(name="Dana", user_name="Jordan", user_lines=(earlier,))
+    reply = "Oh come on, love, you know full well why. So I need you to stop checking my phone, is that it?"
+    stream = GuardedStream(iter(word + " " for word in reply.split(" ")), ctx)
+    shown = "".join(stream)
+    assert shown == stream.result.text == "Oh come on, love, you know full well why. So—"
+
+
+def test_taking_up_a_few_of_the_users_words_streams_through() -> None:
+    ctx = GuardContext(name="Dana", user_name="Jordan", user_lines=("I want you to help more with dinner on weekdays",))
+    reply = "Help more with dinner? I cook every Sunday, and you know it. Name one night I skipped."
+    for size in (1, 4):
+        stream = GuardedStream(iter(reply[i : i + size] for i in range(0, len(reply), size)), ctx)
+        assert "".join(stream) == reply and stream.result.ok
+
+
+def test_a_leak_in_the_opening_regenerates_instead_of_leaving_a_stub() -> None:
+    ctx = GuardContext(name="Dana", user_name="Jordan", hidden_notes=("Dana is secretly afraid of being left alone",))
+    reply = "Well, Dana is secretly afraid of being left alone, if you must know."
+    stream = GuardedStream(iter(word + " " for word in reply.split(" ")), ctx)
+    assert "".join(stream) == "" and not stream.result.ok and stream.result.violations[0].kind == "leak"
