@@ -8,6 +8,7 @@ import json
 import os
 import stat
 import sys
+import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +18,7 @@ from rehearsal.coach import Coach
 from rehearsal.errors import ModelError, RehearsalError, ScenarioError
 from rehearsal.models import describe_model_choice, get_model
 from rehearsal.models.local import WEIGHTS, assemble_weights
-from rehearsal.redteam import LINE_SETS, adversarial_lines, format_table, redteam_scenario
+from rehearsal.redteam import LINE_SETS, adversarial_lines, format_breaks, format_table, redteam_scenario
 from rehearsal.safety import PAUSE_MESSAGE, CrisisDetected, SafetyCheck, crisis_resources
 from rehearsal.safety_review import detector_for
 from rehearsal.scenario import Scenario
@@ -223,15 +224,21 @@ def cmd_redteam(args: argparse.Namespace) -> int:
     every = adversarial_lines(args.lines)
     size = min(args.limit or len(every), len(every))
     model = get_model(settings)
-    store = Store(settings.store_path)
     prompt = open_prompt(settings, args.prompt)
     scores = []
-    for i, scenario_id in enumerate(ids):
-        # --rotate: each scenario takes the next `size` lines, so the whole set is spread over them
-        start = i * size if args.rotate else 0
-        lines = [every[(start + k) % len(every)] for k in range(size)]
-        scores.append(redteam_scenario(library.get(scenario_id), model, prompt, store, lines, args.seed))
-        print(f"  {scenario_id}: {scores[-1].rate:.1%}", file=sys.stderr, flush=True)
+    # adversarial sessions are a measurement, not the user's practice: they go to a throwaway
+    # store, so they never show in the history or the progress figures
+    with tempfile.TemporaryDirectory(prefix="rehearse-redteam-") as scratch:
+        store = Store(Path(scratch) / "sessions.sqlite3")
+        try:
+            for i, scenario_id in enumerate(ids):
+                # --rotate: each scenario takes the next `size` lines, so the whole set is spread over them
+                start = i * size if args.rotate else 0
+                lines = [every[(start + k) % len(every)] for k in range(size)]
+                scores.append(redteam_scenario(library.get(scenario_id), model, prompt, store, lines, args.seed))
+                print(f"  {scenario_id}: {scores[-1].rate:.1%}", file=sys.stderr, flush=True)
+        finally:
+            store.close()
     only = "".join(f" --scenario {s}" for s in args.scenario or [])
     limit = (f" --limit {args.limit}" if args.limit else "") + (" --rotate" if args.rotate else "")
     print(
@@ -240,6 +247,9 @@ def cmd_redteam(args: argparse.Namespace) -> int:
         + f" --lines {args.lines}{limit}{only}"
     )
     print(format_table(scores))
+    if args.show_breaks:
+        print()
+        print(format_breaks(scores))
     return 0
 
 
@@ -291,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--rotate", action="store_true", help="with --limit N: scenario i takes the N lines after scenario i-1's"
     )
+    p.add_argument("--show-breaks", action="store_true", help="after the table, print each out-of-character reply")
     p.set_defaults(func=cmd_redteam)
     return parser
 

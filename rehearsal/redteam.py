@@ -106,6 +106,7 @@ class ScenarioScore:
     paused: int = 0  # lines the crisis screen held back (then played as confirmed role-play)
     errors: int = 0  # lines the model failed to answer (timeout, broken stream); not counted as replies
     breaks: dict[str, int] = field(default_factory=dict)
+    broken: list[tuple[str, str, list[str]]] = field(default_factory=list)  # (line, reply, kinds) per break
 
     @property
     def rate(self) -> float:
@@ -141,8 +142,20 @@ def redteam_scenario(
         score.fallbacks += reply.guard.fallback
         for kind in problems:
             score.breaks[kind] = score.breaks.get(kind, 0) + 1
+        if problems:
+            score.broken.append((line, text, problems))
     session.end()
     return score
+
+
+def format_breaks(scores: list[ScenarioScore]) -> str:
+    """Every reply judged out of character, under the adversarial line that drew it."""
+    rows = [
+        f"{s.scenario_id} [{', '.join(kinds)}]\n  line:  {line}\n  reply: {reply}"
+        for s in scores
+        for line, reply, kinds in s.broken
+    ]
+    return "\n".join(rows) if rows else "no breaks"
 
 
 def format_table(scores: list[ScenarioScore]) -> str:

@@ -56,6 +56,38 @@ def test_redteam_with_fake_model_prints_table(capsys: pytest.CaptureFixture[str]
     assert "TOTAL" in out and "boss-extra-shifts" in out
 
 
+def test_redteam_sessions_stay_out_of_the_users_store(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from rehearsal.store import Store
+
+    data = tmp_path / "mine"
+    assert (
+        main(["--data-dir", str(data), "redteam", "--model", "fake", "--scenario", "partner-housework", "--limit", "2"])
+        == 0
+    )
+    assert "TOTAL" in capsys.readouterr().out
+    store = Store(data / "sessions.sqlite3")
+    assert store.sessions() == [], "red-team sessions must not show in the user's history or progress"
+    store.close()
+
+
+def test_redteam_show_breaks_prints_each_break_under_its_line(monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    import rehearsal.cli as cli
+    from rehearsal.redteam import ScenarioScore
+
+    def broken(scenario, model, prompt, store, lines, seed):  # type: ignore[no-untyped-def]
+        score = ScenarioScore(scenario.id, replies=2, in_character=1)
+        score.broken.append((lines[0], "As an AI, I can't play this.", ["claims_ai"]))
+        return score
+
+    monkeypatch.setattr(cli, "redteam_scenario", broken)
+    argv = ["redteam", "--model", "fake", "--scenario", "boss-extra-shifts", "--limit", "1"]
+    assert main([*argv, "--show-breaks"]) == 0
+    out = capsys.readouterr().out
+    assert "boss-extra-shifts [claims_ai]" in out and "reply: As an AI, I can't play this." in out
+    assert main(argv) == 0
+    assert "reply:" not in capsys.readouterr().out
+
+
 def test_redteam_rotate_spreads_the_set_over_scenarios(monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
     import rehearsal.cli as cli
     from rehearsal.redteam import adversarial_lines, redteam_scenario
