@@ -169,7 +169,7 @@ def register(sub: Any) -> None:
     """Add the safety command to the `rehearse` parser."""
     p = sub.add_parser("safety", help="crisis screening: JSON Lines {id, text} in, {id, crisis, category} out")
     p.add_argument("--eval", action="store_true", help="print recall and false alarms on the project's sets")
-    p.add_argument("--train", action="store_true", help="refit the learned layer on tune.jsonl (never on test.jsonl)")
+    p.add_argument("--train", action="store_true", help="refit the learned layer on tune*.jsonl (never on test*.jsonl)")
     p.add_argument("--show-errors", action="store_true", help="with --eval, list the ids it got wrong")
     p.add_argument(
         "--second-opinion",
