@@ -107,6 +107,7 @@ class ScenarioScore:
     errors: int = 0  # lines the model failed to answer (timeout, broken stream); not counted as replies
     breaks: dict[str, int] = field(default_factory=dict)
     broken: list[tuple[str, str, list[str]]] = field(default_factory=list)  # (line, reply, kinds) per break
+    caught: dict[str, int] = field(default_factory=dict)  # replies the guard regenerated or cut, by kind
 
     @property
     def rate(self) -> float:
@@ -140,6 +141,8 @@ def redteam_scenario(
         score.leaks += "leak" in problems
         score.first_try += not reply.guard.regenerated and not reply.guard.fallback
         score.fallbacks += reply.guard.fallback
+        for kind in set(reply.guard.violations):
+            score.caught[kind] = score.caught.get(kind, 0) + 1
         for kind in problems:
             score.breaks[kind] = score.breaks.get(kind, 0) + 1
         if problems:
@@ -176,6 +179,8 @@ def format_table(scores: list[ScenarioScore]) -> str:
         total.errors += s.errors
         for kind, count in s.breaks.items():
             total.breaks[kind] = total.breaks.get(kind, 0) + count
+        for kind, count in s.caught.items():
+            total.caught[kind] = total.caught.get(kind, 0) + count
     rows.append("-" * len(header))
     rows.append(
         f"{'TOTAL':32} {total.replies:7d} {total.in_character:7d} {total.rate:6.1%} {total.leaks:5d} "
@@ -183,4 +188,6 @@ def format_table(scores: list[ScenarioScore]) -> str:
     )
     kinds = ", ".join(f"{k}={v}" for k, v in sorted(total.breaks.items())) or "none"
     rows.append(f"breaks by kind: {kinds}")
+    caught = ", ".join(f"{k}={v}" for k, v in sorted(total.caught.items())) or "none"
+    rows.append(f"replies the guard caught before the judge saw them, by kind: {caught}")
     return "\n".join(rows)
