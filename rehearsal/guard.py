@@ -65,9 +65,17 @@ class Violation:
     start: int
 
 
+_WORD = re.compile(r"[a-z0-9'’‘]+", re.IGNORECASE)
+
+
+def _word_spans(text: str) -> list[tuple[str, int]]:
+    """Each word of `text` (lower case, curly apostrophes made straight) with where it starts in `text`."""
+    return [(m.group().lower().replace("’", "'").replace("‘", "'"), m.start()) for m in _WORD.finditer(text)]
+
+
 def words_of(text: str) -> list[str]:
     """Lower-case word tokens, apostrophes kept (used for n-gram comparisons)."""
-    return re.findall(r"[a-z0-9']+", text.lower())
+    return [word for word, _ in _word_spans(text)]
 
 
 def _ngrams(words: list[str], n: int) -> set[tuple[str, ...]]:
@@ -122,14 +130,14 @@ def _runs_of(sources: tuple[str, ...], n: int) -> frozenset[tuple[str, ...]]:
 
 def _shared_run_start(text: str, sources: tuple[str, ...], n: int) -> int | None:
     """Where in `text` the first run of `n` words that also stands in one of `sources` begins."""
-    words = words_of(text)
-    if len(words) < n or not sources:
+    spans = _word_spans(text)
+    if len(spans) < n or not sources:
         return None
     runs = _runs_of(sources, n)
+    words = [word for word, _ in spans]
     for i in range(len(words) - n + 1):
         if tuple(words[i : i + n]) in runs:
-            # map the word index back to a character offset
-            return [m.start() for m in re.finditer(r"[a-z0-9']+", text.lower())][i]
+            return spans[i][1]
     return None
 
 
@@ -139,10 +147,13 @@ def _open_run_start(text: str, sources: tuple[str, ...], n: int, shortest: int =
     Such a tail may be the first words of a leak or an echo still arriving: text from there on is
     held back until the next words show whether it is one.
     """
-    words = words_of(text)
+    if not sources:
+        return None
+    spans = _word_spans(text)
+    words = [word for word, _ in spans]
     for k in range(min(n - 1, len(words)), shortest - 1, -1):
         if tuple(words[-k:]) in _runs_of(sources, k):
-            return [m.start() for m in re.finditer(r"[a-z0-9']+", text.lower())][len(words) - k]
+            return spans[-k][1]
     return None
 
 

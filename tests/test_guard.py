@@ -533,12 +533,23 @@ def test_an_echo_in_the_opening_regenerates_instead_of_leaving_a_stub() -> None:
 
 
 def test_no_word_of_a_later_echo_is_shown() -> None:
-    earlier = "I need you to stop checking my phone when I leave it on the table"
+    earlier = "Your constant interruptions during important conversations absolutely infuriate everybody"
     ctx = GuardContext(name="Dana", user_name="Jordan", user_lines=(earlier,))
-    reply = "Oh come on, love, you know full well why. So I need you to stop checking my phone, is that it?"
+    reply = "Well, that's rich coming from you, Jordan. Apparently constant interruptions during important conversations absolutely bother you?"
     stream = GuardedStream(iter(word + " " for word in reply.split(" ")), ctx)
     shown = "".join(stream)
-    assert shown == stream.result.text == "Oh come on, love, you know full well why. So—"
+    # long words outrun the character hold: the words that may start an echo are held instead
+    assert shown == stream.result.text == "Well, that's rich coming from you, Jordan. Apparently—"
+
+
+def test_curly_apostrophes_do_not_hide_an_echo() -> None:
+    ctx = GuardContext(
+        name="Dana", user_name="Jordan", user_lines=("I don't want you to stop checking in with me every day",)
+    )
+    reply = "Sure, I don’t want you to stop checking in either."
+    for size in (1, 3, 7):
+        stream = GuardedStream(iter(reply[i : i + size] for i in range(0, len(reply), size)), ctx)
+        assert "".join(stream) == "" and stream.result.violations[0].kind == "echo"
 
 
 def test_taking_up_a_few_of_the_users_words_streams_through() -> None:
@@ -554,3 +565,12 @@ def test_a_leak_in_the_opening_regenerates_instead_of_leaving_a_stub() -> None:
     reply = "Well, Dana is secretly afraid of being left alone, if you must know."
     stream = GuardedStream(iter(word + " " for word in reply.split(" ")), ctx)
     assert "".join(stream) == "" and not stream.result.ok and stream.result.violations[0].kind == "leak"
+
+
+def test_echo_offsets_point_into_the_original_text_when_lower_case_is_longer() -> None:
+    from rehearsal.guard import _shared_run_start
+
+    user = "I need you to stop checking my phone"
+    reply = "İİİ İzmir, I need you to stop checking my phone?"
+    start = _shared_run_start(reply, (user,), 6)
+    assert start is not None and reply[start:].startswith("I need you")

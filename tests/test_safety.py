@@ -56,6 +56,7 @@ def test_crisis_lines_are_caught_with_their_category(text: str, category: Catego
         "I killed the boss in Elden Ring last night",
         "Over my dead body are we having your mother for Christmas",
         "Gosh, how original. Did you get them from the petrol station?",
+        "Did you get them at the petrol-station garage for her?",
     ],
 )
 def test_heated_grief_and_idiomatic_lines_do_not_pause(text: str) -> None:
