@@ -28,6 +28,7 @@ FRESH_SETS = {
     "tagger-fresh.jsonl": FRESH_TITLE,
     "tagger-fresh-2.jsonl": "Second fresh set (written apart from the exemplars and the tagger, never fit or tuned on)",
     "tagger-fresh-3.jsonl": "Third fresh set (written apart from the exemplars and the tagger, never fit or tuned on)",
+    "tagger-fresh-4.jsonl": "Fourth fresh set (written apart from the exemplars, the tagger and the other sets, never fit or tuned on)",
 }
 
 
