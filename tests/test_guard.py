@@ -33,6 +33,11 @@ def chunked(text: str, size: int) -> Iterator[str]:
     return iter([text[i : i + size] for i in range(0, len(text), size)])
 
 
+def word_by_word(text: str) -> Iterator[str]:
+    """A stream of one word (and its trailing space) per chunk."""
+    return iter([word + " " for word in text.split(" ")])
+
+
 def run(text: str, ctx: GuardContext, size: int = 3) -> tuple[list[str], GuardResult]:
     stream = GuardedStream(chunked(text, size), ctx)
     shown = list(stream)
@@ -516,7 +521,7 @@ def test_an_echo_after_the_opening_cuts_the_streamed_reply() -> None:
     earlier = "I need you to stop checking my phone when I leave it on the table"
     ctx = GuardContext(name="Dana", user_name="Jordan", user_lines=(earlier,))
     reply = "Oh come on, love. So I need you to stop checking my phone when I leave it on the table, is that it?"
-    stream = GuardedStream(iter(word + " " for word in reply.split(" ")), ctx)
+    stream = GuardedStream(word_by_word(reply), ctx)
     shown = "".join(stream)
     assert "checking my phone" not in shown and stream.result.violations[0].kind == "echo"
 
@@ -526,7 +531,7 @@ def test_an_echo_in_the_opening_regenerates_instead_of_leaving_a_stub() -> None:
     ctx = GuardContext(name="Dana", user_name="Jordan", user_lines=(earlier,))
     reply = "Yeah, I need you to stop checking my phone when I leave it on the table, is that it?"
     for size in (1, 3, 7):
-        stream = GuardedStream(iter(reply[i : i + size] for i in range(0, len(reply), size)), ctx)
+        stream = GuardedStream(chunked(reply, size), ctx)
         shown = "".join(stream)
         assert shown == "" and not stream.result.ok  # the caller asks for a new reply; no "Yeah,—"
         assert stream.result.violations[0].kind == "echo"
@@ -536,7 +541,7 @@ def test_no_word_of_a_later_echo_is_shown() -> None:
     earlier = "Your constant interruptions during important conversations absolutely infuriate everybody"
     ctx = GuardContext(name="Dana", user_name="Jordan", user_lines=(earlier,))
     reply = "Well, that's rich coming from you, Jordan. Apparently constant interruptions during important conversations absolutely bother you?"
-    stream = GuardedStream(iter(word + " " for word in reply.split(" ")), ctx)
+    stream = GuardedStream(word_by_word(reply), ctx)
     shown = "".join(stream)
     # long words outrun the character hold: the words that may start an echo are held instead
     assert shown == stream.result.text == "Well, that's rich coming from you, Jordan. Apparently—"
@@ -548,7 +553,7 @@ def test_curly_apostrophes_do_not_hide_an_echo() -> None:
     )
     reply = "Sure, I don’t want you to stop checking in either."
     for size in (1, 3, 7):
-        stream = GuardedStream(iter(reply[i : i + size] for i in range(0, len(reply), size)), ctx)
+        stream = GuardedStream(chunked(reply, size), ctx)
         assert "".join(stream) == "" and stream.result.violations[0].kind == "echo"
 
 
@@ -556,14 +561,14 @@ def test_taking_up_a_few_of_the_users_words_streams_through() -> None:
     ctx = GuardContext(name="Dana", user_name="Jordan", user_lines=("I want you to help more with dinner on weekdays",))
     reply = "Help more with dinner? I cook every Sunday, and you know it. Name one night I skipped."
     for size in (1, 4):
-        stream = GuardedStream(iter(reply[i : i + size] for i in range(0, len(reply), size)), ctx)
+        stream = GuardedStream(chunked(reply, size), ctx)
         assert "".join(stream) == reply and stream.result.ok
 
 
 def test_a_leak_in_the_opening_regenerates_instead_of_leaving_a_stub() -> None:
     ctx = GuardContext(name="Dana", user_name="Jordan", hidden_notes=("Dana is secretly afraid of being left alone",))
     reply = "Well, Dana is secretly afraid of being left alone, if you must know."
-    stream = GuardedStream(iter(word + " " for word in reply.split(" ")), ctx)
+    stream = GuardedStream(word_by_word(reply), ctx)
     assert "".join(stream) == "" and not stream.result.ok and stream.result.violations[0].kind == "leak"
 
 
