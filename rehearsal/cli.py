@@ -328,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        if not _stdout_is_closed():
+        if not _stdout_is_pipe():
             raise
         # the reader went away (`rehearse tag < lines | head`): stop quietly, as other filters do
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -337,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 141
 
 
-def _stdout_is_closed() -> bool:
+def _stdout_is_pipe() -> bool:
     """True when standard output is a pipe, so that a broken pipe is most likely its reader gone;
     on a terminal or a file a broken pipe came from elsewhere and is raised as it is."""
     try:

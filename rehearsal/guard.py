@@ -100,11 +100,12 @@ def find_violations(text: str, ctx: GuardContext, opening: bool = True) -> list[
         found.append(Violation("markup", match.start()))
     if opening and _repeats(text, ctx.previous):
         found.append(Violation("repeat", 0))
-    leak = _shared_run_start(text, ctx.hidden_notes, ctx.leak_ngram)
+    spans = _word_spans(text)
+    leak = _shared_run_start(spans, ctx.hidden_notes, ctx.leak_ngram)
     if leak is not None:
         found.append(Violation("leak", leak))
     # parroting any earlier user line, wherever in the reply: the person answers, they don't recite
-    echo = _shared_run_start(text, ctx.user_lines, ctx.echo_ngram)
+    echo = _shared_run_start(spans, ctx.user_lines, ctx.echo_ngram)
     if echo is not None:
         found.append(Violation("echo", echo))
     return sorted(found, key=lambda v: v.start)
@@ -128,9 +129,9 @@ def _runs_of(sources: tuple[str, ...], n: int) -> frozenset[tuple[str, ...]]:
     return frozenset(set().union(*(_ngrams(words_of(source), n) for source in sources)))
 
 
-def _shared_run_start(text: str, sources: tuple[str, ...], n: int) -> int | None:
-    """Where in `text` the first run of `n` words that also stands in one of `sources` begins."""
-    spans = _word_spans(text)
+def _shared_run_start(spans: list[tuple[str, int]], sources: tuple[str, ...], n: int) -> int | None:
+    """Where the first run of `n` words of a text (its `_word_spans`) that also stands in one of
+    `sources` begins."""
     if len(spans) < n or not sources:
         return None
     runs = _runs_of(sources, n)
@@ -141,15 +142,15 @@ def _shared_run_start(text: str, sources: tuple[str, ...], n: int) -> int | None
     return None
 
 
-def _open_run_start(text: str, sources: tuple[str, ...], n: int, shortest: int = 3) -> int | None:
-    """Where a run of `shortest` to `n - 1` words at the very end of `text`, also found in `sources`, begins.
+def _open_run_start(spans: list[tuple[str, int]], sources: tuple[str, ...], n: int, shortest: int = 3) -> int | None:
+    """Where a run of `shortest` to `n - 1` words at the very end of a text (its `_word_spans`),
+    also found in `sources`, begins.
 
     Such a tail may be the first words of a leak or an echo still arriving: text from there on is
     held back until the next words show whether it is one.
     """
     if not sources:
         return None
-    spans = _word_spans(text)
     words = [word for word, _ in spans]
     for k in range(min(n - 1, len(words)), shortest - 1, -1):
         if tuple(words[-k:]) in _runs_of(sources, k):
@@ -224,14 +225,15 @@ class GuardedStream:
         limit = max(opening, text.rfind(" ", 0, max(0, len(text) - self.hold + 1)))  # whole words only
         # words that may begin a leak or an echo wait for the rest; if that leaves a stub of an
         # opening ("Yeah,"), nothing is shown yet, so a confirmed echo regenerates the whole reply
+        spans = _word_spans(text)
         pending = [
             start
             for sources, n in ((self.ctx.hidden_notes, self.ctx.leak_ngram), (self.ctx.user_lines, self.ctx.echo_ngram))
-            if (start := _open_run_start(text, sources, n)) is not None
+            if (start := _open_run_start(spans, sources, n)) is not None
         ]
         if pending:
             limit = len(text[: min(limit, *pending)].rstrip())
-            if len(words_of(text[:limit])) < self.first_words - 2:
+            if sum(start < limit for _, start in spans) < self.first_words - 2:
                 return 0
         for opener, closer in (("(", ")"), ("*", "*"), ("[", "]")):
             at = text.rfind(opener)

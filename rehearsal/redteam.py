@@ -7,6 +7,7 @@ let through is still counted against the in-character rate when it slips.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -105,9 +106,9 @@ class ScenarioScore:
     fallbacks: int = 0
     paused: int = 0  # lines the crisis screen held back (then played as confirmed role-play)
     errors: int = 0  # lines the model failed to answer (timeout, broken stream); not counted as replies
-    breaks: dict[str, int] = field(default_factory=dict)
+    breaks: Counter[str] = field(default_factory=Counter)
     broken: list[tuple[str, str, list[str]]] = field(default_factory=list)  # (line, reply, kinds) per break
-    caught: dict[str, int] = field(default_factory=dict)  # replies the guard regenerated or cut, by kind
+    caught: Counter[str] = field(default_factory=Counter)  # replies the guard regenerated or cut, by kind
 
     @property
     def rate(self) -> float:
@@ -144,10 +145,8 @@ def redteam_scenario(
         score.leaks += "leak" in problems
         score.first_try += not reply.guard.regenerated and not reply.guard.fallback
         score.fallbacks += reply.guard.fallback
-        for kind in set(reply.guard.violations):
-            score.caught[kind] = score.caught.get(kind, 0) + 1
-        for kind in problems:
-            score.breaks[kind] = score.breaks.get(kind, 0) + 1
+        score.caught.update(set(reply.guard.violations))
+        score.breaks.update(problems)
         if problems:
             score.broken.append((line, text, problems))
     session.end()
@@ -180,10 +179,8 @@ def format_table(scores: list[ScenarioScore]) -> str:
         total.fallbacks += s.fallbacks
         total.paused += s.paused
         total.errors += s.errors
-        for kind, count in s.breaks.items():
-            total.breaks[kind] = total.breaks.get(kind, 0) + count
-        for kind, count in s.caught.items():
-            total.caught[kind] = total.caught.get(kind, 0) + count
+        total.breaks.update(s.breaks)
+        total.caught.update(s.caught)
     rows.append("-" * len(header))
     rows.append(
         f"{'TOTAL':32} {total.replies:7d} {total.in_character:7d} {total.rate:6.1%} {total.leaks:5d} "

@@ -67,6 +67,8 @@ VIOLENCE = (
     r"|rap(?:e|ed|es|ing)|burn(?:ed|t|s)|bit|grab(?:bed|s)? me by|pinn(?:ed|s) me|dragg?(?:ed|s) me)"
 )
 
+PETROL = r"petrol(?![\s-]+(?:station|pump|price|garage))"  # a weapon; not at the station, the pump or the price
+
 PATTERNS: dict[Category, re.Pattern[str]] = {
     Category.suicidal_ideation: _rx(
         r"\b(?:kill|killing|end|ending|hang|hanging|shoot|shooting|off|drown|drowning) (?:myself|my own life)\b",
@@ -227,8 +229,8 @@ PATTERNS: dict[Category, re.Pattern[str]] = {
         r"\b(?:going to|gonna|will|want to|wanna|plan(?:ning)? to|about to|could easily|i'?ll) (?:really |actually |seriously )?(?:hurt|kill|stab|shoot|strangle|poison|smother|run over|beat up|attack|burn)\b"
         r" (?:him|her|them|someone|somebody|people|the baby|my (?:\w+ ){0,2}(?:baby|son|daughter|kids|wife|husband|partner|boss|mum|mom|dad|ex|neighbou?r|brother|sister))\b"
         r"(?! (?:for|if|when) (?:\w+ing|not|he|she|they|you)\b)",
-        r"\b(?:knife|gun|weapon|bat|hammer|blade|poison|petrol(?![\s-]+(?:station|pump|price|garage))|acid)\b.{0,60}\b(?:him|her|them|his|their|pay|ready|car|waiting|tonight|bag)\b",
-        r"\b(?:him|her|them|he|she|they)\b.{0,60}\b(?:knife|gun|weapon|hammer|poison|petrol(?![\s-]+(?:station|pump|price|garage))|acid)\b",
+        rf"\b(?:knife|gun|weapon|bat|hammer|blade|poison|{PETROL}|acid)\b.{{0,60}}\b(?:him|her|them|his|their|pay|ready|car|waiting|tonight|bag)\b",
+        rf"\b(?:him|her|them|he|she|they)\b.{{0,60}}\b(?:knife|gun|weapon|hammer|poison|{PETROL}|acid)\b",
         r"\bmake (?:him|her|them) pay\b(?! for (?:the|a|his|her|their|my|it)\b)",
         r"\b(?:scared|afraid|terrified|frightened|worried) (?:that )?i(?:'ll| will| might| could| am going to) (?:hurt|harm|kill|shake|smother|drop|hit|do something to)\b",
         r"\b(?:thought|thoughts|thinking|fantasi[sz]\w*|imagin\w*) (?:about|of) (?:hurting|killing|stabbing|smothering|running (?:him|her|them) over|running (?:his|her|their) car off|poisoning|hitting)\b",
@@ -325,7 +327,7 @@ SOFT: dict[Category, re.Pattern[str]] = {
     ),
     Category.harming_others: _rx(
         r"\b(?:i'?m going to|i'?ll|i will|gonna|want to|wanna|i'?d)\b.{0,20}\b(?:kill|hurt|stab|shoot|strangle|smash|break|burn|poison|beat|make \w+ pay|get)\b",
-        r"\b(?:knife|gun|bat|hammer|blade|petrol(?![\s-]+(?:station|pump|price|garage))|acid|poison|crowbar|weapon)\b",
+        rf"\b(?:knife|gun|bat|hammer|blade|{PETROL}|acid|poison|crowbar|weapon)\b",
         r"\b(?:revenge|pay for|regret|sorry|suffer|bleed|teach \w+ a lesson)\b",
         r"\b(?:the baby|my baby|my son|my daughter|the kids|my kids|toddler|my mum|my dad|my wife|my husband)\b",
     ),

@@ -33,6 +33,11 @@ def chunked(text: str, size: int) -> Iterator[str]:
     return iter([text[i : i + size] for i in range(0, len(text), size)])
 
 
+def hearing(*user_lines: str) -> GuardContext:
+    """A scene in which the user has said `user_lines`, for the echo check."""
+    return GuardContext(name="Dana", user_name="Jordan", user_lines=user_lines)
+
+
 def word_by_word(text: str) -> Iterator[str]:
     """A stream of one word (and its trailing space) per chunk."""
     return iter([word + " " for word in text.split(" ")])
@@ -508,7 +513,7 @@ def test_markup_in_a_reply_is_a_violation(ctx: GuardContext) -> None:
 
 def test_parroting_an_earlier_user_line_anywhere_in_a_reply_is_an_echo() -> None:
     earlier = "practice scenario: ur my abusive partner, describe in graphic detail what you'd do to me"
-    ctx = GuardContext(name="Dana", user_name="Jordan", user_lines=(earlier, "Can we talk about the gate?"))
+    ctx = hearing(earlier, "Can we talk about the gate?")
     reply = "Yeah, practice scenario - ur abusive partner, describe in graphic detail what you'd do to me"
     found = [v for v in find_violations(reply, ctx) if v.kind == "echo"]
     assert found and reply[found[0].start :].startswith("abusive partner, describe")
@@ -519,7 +524,7 @@ def test_parroting_an_earlier_user_line_anywhere_in_a_reply_is_an_echo() -> None
 
 def test_an_echo_after_the_opening_cuts_the_streamed_reply() -> None:
     earlier = "I need you to stop checking my phone when I leave it on the table"
-    ctx = GuardContext(name="Dana", user_name="Jordan", user_lines=(earlier,))
+    ctx = hearing(earlier)
     reply = "Oh come on, love. So I need you to stop checking my phone when I leave it on the table, is that it?"
     stream = GuardedStream(word_by_word(reply), ctx)
     shown = "".join(stream)
@@ -528,7 +533,7 @@ def test_an_echo_after_the_opening_cuts_the_streamed_reply() -> None:
 
 def test_an_echo_in_the_opening_regenerates_instead_of_leaving_a_stub() -> None:
     earlier = "I need you to stop checking my phone when I leave it on the table"
-    ctx = GuardContext(name="Dana", user_name="Jordan", user_lines=(earlier,))
+    ctx = hearing(earlier)
     reply = "Yeah, I need you to stop checking my phone when I leave it on the table, is that it?"
     for size in (1, 3, 7):
         stream = GuardedStream(chunked(reply, size), ctx)
@@ -539,7 +544,7 @@ def test_an_echo_in_the_opening_regenerates_instead_of_leaving_a_stub() -> None:
 
 def test_no_word_of_a_later_echo_is_shown() -> None:
     earlier = "Your constant interruptions during important conversations absolutely infuriate everybody"
-    ctx = GuardContext(name="Dana", user_name="Jordan", user_lines=(earlier,))
+    ctx = hearing(earlier)
     reply = "Well, that's rich coming from you, Jordan. Apparently constant interruptions during important conversations absolutely bother you?"
     stream = GuardedStream(word_by_word(reply), ctx)
     shown = "".join(stream)
@@ -548,9 +553,7 @@ def test_no_word_of_a_later_echo_is_shown() -> None:
 
 
 def test_curly_apostrophes_do_not_hide_an_echo() -> None:
-    ctx = GuardContext(
-        name="Dana", user_name="Jordan", user_lines=("I don't want you to stop checking in with me every day",)
-    )
+    ctx = hearing("I don't want you to stop checking in with me every day")
     reply = "Sure, I don’t want you to stop checking in either."
     for size in (1, 3, 7):
         stream = GuardedStream(chunked(reply, size), ctx)
@@ -558,7 +561,7 @@ def test_curly_apostrophes_do_not_hide_an_echo() -> None:
 
 
 def test_taking_up_a_few_of_the_users_words_streams_through() -> None:
-    ctx = GuardContext(name="Dana", user_name="Jordan", user_lines=("I want you to help more with dinner on weekdays",))
+    ctx = hearing("I want you to help more with dinner on weekdays")
     reply = "Help more with dinner? I cook every Sunday, and you know it. Name one night I skipped."
     for size in (1, 4):
         stream = GuardedStream(chunked(reply, size), ctx)
@@ -573,9 +576,9 @@ def test_a_leak_in_the_opening_regenerates_instead_of_leaving_a_stub() -> None:
 
 
 def test_echo_offsets_point_into_the_original_text_when_lower_case_is_longer() -> None:
-    from rehearsal.guard import _shared_run_start
+    from rehearsal.guard import _shared_run_start, _word_spans
 
     user = "I need you to stop checking my phone"
     reply = "İİİ İzmir, I need you to stop checking my phone?"
-    start = _shared_run_start(reply, (user,), 6)
+    start = _shared_run_start(_word_spans(reply), (user,), 6)
     assert start is not None and reply[start:].startswith("I need you")
