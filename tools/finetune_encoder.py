@@ -9,13 +9,12 @@ The shipped sentence encoder (all-MiniLM-L6-v2, int8 ONNX) is general purpose: i
    training split picks the number of epochs and the per-label thresholds (with `--refit`, the
    model is then trained again on the whole training split for that many epochs, thresholds kept);
    the test split is never read;
-3. the tuned weights are quantised back to int8 per channel and written into a copy of the
-   original graph, so inference uses the same runtime code (`rag.embeddings.MiniLMEncoder`);
-4. that graph is folded, its layer norms and GELUs fused, and its matrix products switched to
-   int8 arithmetic (activations quantised on the fly): a line is encoded in about two thirds of
-   the time. The head is then corrected by least squares so that, over the int8 encoder's
-   vectors of the training split, it gives the logits the float model gave (no label is read
-   in this step; thresholds stay as the dev share chose them).
+3. the tuned weights are written as a compact ONNX graph (`encoder_graph.py`: attention, layer
+   norms and GELUs fused into a few kernels per layer, matrices int8 per output column,
+   activations quantised on the fly), which the app runs with the same code as the packaged
+   encoder (`rag.embeddings.MiniLMEncoder`). The head is then corrected by least squares so
+   that, over the int8 encoder's vectors of the training split, it gives the logits the float
+   model gave (no label is read in this step; thresholds stay as the dev share chose them).
 
 Training needs PyTorch, which the app does not: `make finetune` installs the `train` extra and
 writes `rehearsal/data/tagger-encoder.onnx` and `rehearsal/data/tagger.npz`.
@@ -34,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from encoder_graph import write_int8
 from minilm_tuning import (  # first: it puts the project root on sys.path for rag and rehearsal
     HIDDEN,
     Bert,
@@ -41,9 +41,7 @@ from minilm_tuning import (  # first: it puts the project root on sys.path for r
     match_float_head,
     mean_pool,
     parity,
-    quantise_activations,
     read_onnx,
-    write_onnx,
 )
 from torch import nn
 
@@ -120,7 +118,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)  # seeds are set where randomness is used (make_model, fine_tune)
 
     source = _locate(*MODEL_FILE)
-    original, weights, matrices, eps = read_onnx(source)
+    _, weights, matrices, eps = read_onnx(source)
     bert, tokens = Bert(weights, matrices, eps), Tokens()  # the shipped encoder, for contexts and parity
     train_split, _ = split(all_exemplars())  # the test split is never read here
     print(
@@ -216,15 +214,10 @@ def main() -> None:
         print(f"refit on the whole training split ({len(train_split)} lines) for {epochs} epochs, dev thresholds kept")
         model, _ = fine_tune(train_split, epochs, keep_best_on_dev=False)
     head = np.hstack([model.head.weight.detach().numpy(), model.head.bias.detach().numpy()[:, None]])
-    write_onnx(original, model.bert.named_weights(), args.out)
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
+    write_int8(model.bert.encoder_weights(), args.out)
     print(
-        f"parity of the written file: min cosine {parity(model.bert, tokens, args.out, [e.text for e in dev[:64]]):.5f}"
-    )
-    quantise_activations(args.out)
-    print(
-        f"int8 activations: {args.out.stat().st_size / 1e6:.1f} MB, "
-        f"min cosine {parity(model.bert, tokens, args.out, [e.text for e in dev[:64]]):.5f}"
+        f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB), "
+        f"min cosine with the float model {parity(model.bert, tokens, args.out, [e.text for e in dev[:64]]):.5f}"
     )
     features = featurize_tuned(
         shared_encoder(),

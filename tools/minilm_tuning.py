@@ -4,8 +4,8 @@ For tools that fine-tune a copy of the encoder for one task (`finetune_encoder.p
 skill tagger):
 
 - `read_onnx` dequantises the shipped int8 graph's weights and `Bert` runs them in PyTorch;
-- `write_onnx` puts tuned weights back into a copy of the graph, int8 per channel, and
-  `quantise_activations` rewrites it to run its matrix products in int8 (activations per call);
+- `Bert.encoder_weights` hands tuned weights to `encoder_graph.write_int8`, which writes them as
+  a compact int8 graph (fused attention, activations quantised per call);
 - `match_float_head` corrects a linear head so that over the int8 encoder's vectors it gives the
   logits the float model gave; `parity` checks the app's runtime against the PyTorch model.
 
@@ -14,7 +14,6 @@ Needs PyTorch (the `train` extra), which the app itself never imports.
 
 from __future__ import annotations
 
-import copy
 import sys
 from pathlib import Path
 
@@ -27,9 +26,9 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag.embeddings import MiniLMEncoder  # noqa: E402
+from encoder_graph import HEADS, HIDDEN, LAYER_VECTORS, LAYERS, EncoderWeights  # noqa: E402
 
-LAYERS, HIDDEN, HEADS = 6, 384, 12
+from rag.embeddings import MiniLMEncoder  # noqa: E402
 
 
 def read_onnx(path: Path) -> tuple[onnx.ModelProto, dict[str, np.ndarray], list[str], float]:
@@ -64,18 +63,6 @@ EMBEDDINGS = {
     "token_type": "token_type_embeddings.weight",
     "ln_w": "LayerNorm.weight",
     "ln_b": "LayerNorm.bias",
-}
-LAYER_VECTORS = {
-    "bq": "attention.self.query.bias",
-    "bk": "attention.self.key.bias",
-    "bv": "attention.self.value.bias",
-    "bo": "attention.output.dense.bias",
-    "ln1w": "attention.output.LayerNorm.weight",
-    "ln1b": "attention.output.LayerNorm.bias",
-    "bi": "intermediate.dense.bias",
-    "bf": "output.dense.bias",
-    "ln2w": "output.LayerNorm.weight",
-    "ln2b": "output.LayerNorm.bias",
 }
 # the quantised matrices carry generated names; within a layer they come in this order
 LAYER_MATRICES = ("wq", "wk", "wv", "wo", "wi", "wf")  # query, key, value, attention out, intermediate, output
@@ -123,12 +110,13 @@ class Bert(nn.Module):
             x = ln(x + inner @ w["wf"] + w["bf"], (HIDDEN,), w["ln2w"], w["ln2b"], self.eps)
         return x
 
-    def named_weights(self) -> dict[str, np.ndarray]:
-        """Weights under the ONNX initialiser base names."""
-        out = {name: self.embeddings[key] for key, name in self._embedding_names().items()}
-        for i, layer in enumerate(self.layers):
-            out |= {name: layer[key] for key, name in self._layer_names(i).items()}
-        return {k: v.detach().numpy().astype(np.float32) for k, v in out.items()}
+    def encoder_weights(self) -> EncoderWeights:
+        """The weights by role, as `encoder_graph` writes them."""
+
+        def arrays(params: nn.ParameterDict) -> dict[str, np.ndarray]:
+            return {key: value.detach().numpy().astype(np.float32) for key, value in params.items()}
+
+        return EncoderWeights(arrays(self.embeddings), [arrays(layer) for layer in self.layers], self.eps)
 
 
 def _param(value: np.ndarray) -> nn.Parameter:
@@ -150,48 +138,6 @@ class Tokens:
     def __call__(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         enc = self.tokenizer.encode_batch(texts)
         return torch.tensor([e.ids for e in enc]), torch.tensor([e.attention_mask for e in enc])
-
-
-def write_onnx(original: onnx.ModelProto, tuned: dict[str, np.ndarray], path: Path) -> None:
-    """A copy of the original graph with the tuned weights, int8 per channel as before."""
-    model = copy.deepcopy(original)
-    by_name = {init.name: init for init in model.graph.initializer}
-    for base, value in tuned.items():
-        if base + "_q" in by_name:
-            old_scale = numpy_helper.to_array(by_name[base + "_scale"])
-            axis = 1 if old_scale.shape[0] == 1 else 0  # per output column, or per embedding row
-            scale = np.abs(value).max(axis=1 - axis, keepdims=True) / 127.0
-            scale = np.where(scale == 0, 1e-8, scale).astype(np.float32)
-            quant = np.clip(np.round(value / scale), -127, 127).astype(np.int8)
-            by_name[base + "_q"].CopyFrom(numpy_helper.from_array(quant, base + "_q"))
-            by_name[base + "_scale"].CopyFrom(numpy_helper.from_array(scale.reshape(old_scale.shape), base + "_scale"))
-        else:
-            by_name[base].CopyFrom(numpy_helper.from_array(value.astype(np.float32), base))
-    onnx.save(model, str(path))
-
-
-def quantise_activations(path: Path) -> None:
-    """Rewrite the encoder at `path` to run its matrix products in int8: constants folded, layer
-    norms and GELUs fused, weights int8 per output column, activations quantised per call."""
-    import tempfile
-
-    import onnxruntime as ort
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.transformers import optimizer
-
-    with tempfile.TemporaryDirectory() as tmp:
-        folded, fused = Path(tmp) / "folded.onnx", Path(tmp) / "fused.onnx"
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC  # portable rewrites only
-        options.optimized_model_filepath = str(folded)
-        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        graph = optimizer.optimize_model(
-            str(folded), model_type="bert", num_heads=HEADS, hidden_size=HIDDEN, opt_level=1
-        )
-        graph.save_model_to_file(str(fused))
-        quantize_dynamic(
-            fused, path, weight_type=QuantType.QInt8, per_channel=True, extra_options={"MatMulConstBOnly": True}
-        )
 
 
 def match_float_head(
