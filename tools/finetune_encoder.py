@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from encoder_graph import write_int8
-from minilm_tuning import (  # first: it puts the project root on sys.path for rag and rehearsal
+from minilm_tuning import (  # before rag and rehearsal: it puts the project root on sys.path
     HIDDEN,
     Bert,
     Tokens,
@@ -118,7 +118,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)  # seeds are set where randomness is used (make_model, fine_tune)
 
     source = _locate(*MODEL_FILE)
-    _, weights, matrices, eps = read_onnx(source)
+    weights, matrices, eps = read_onnx(source)
     bert, tokens = Bert(weights, matrices, eps), Tokens()  # the shipped encoder, for contexts and parity
     train_split, _ = split(all_exemplars())  # the test split is never read here
     print(

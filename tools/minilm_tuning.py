@@ -26,14 +26,15 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from encoder_graph import HEADS, HIDDEN, LAYER_VECTORS, LAYERS, EncoderWeights  # noqa: E402
+from encoder_graph import EMBEDDINGS, HEADS, HIDDEN, LAYER_VECTORS, LAYERS, EncoderWeights, layer_norm_epsilon  # noqa: E402
 
 from rag.embeddings import MiniLMEncoder  # noqa: E402
 
 
-def read_onnx(path: Path) -> tuple[onnx.ModelProto, dict[str, np.ndarray], list[str], float]:
-    """The graph, its initialisers (int8 ones dequantised, under their base names), the order of
-    the per-layer matrices, and the LayerNorm epsilon."""
+def read_onnx(path: Path) -> tuple[dict[str, np.ndarray], list[str], float]:
+    """The packaged graph's initialisers (int8 ones, stored as `name_q` times `name_scale`,
+    dequantised under their base names), the order of the per-layer matrices, and the LayerNorm
+    epsilon."""
     model = onnx.load(str(path))
     raw = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
     weights: dict[str, np.ndarray] = {}
@@ -46,24 +47,9 @@ def read_onnx(path: Path) -> tuple[onnx.ModelProto, dict[str, np.ndarray], list[
                 matrices.append(base)
         elif not name.endswith("_scale"):
             weights[name] = value
-    eps = next(
-        attr.f
-        for node in model.graph.node
-        if node.op_type == "LayerNormalization"
-        for attr in node.attribute
-        if attr.name == "epsilon"
-    )
-    return model, weights, matrices, eps
+    return weights, matrices, layer_norm_epsilon(model)
 
 
-# parameter name -> ONNX initialiser name (under "inner.embeddings." and "inner.encoder.layer.N.")
-EMBEDDINGS = {
-    "word": "word_embeddings.weight",
-    "position": "position_embeddings.weight",
-    "token_type": "token_type_embeddings.weight",
-    "ln_w": "LayerNorm.weight",
-    "ln_b": "LayerNorm.bias",
-}
 # the quantised matrices carry generated names; within a layer they come in this order
 LAYER_MATRICES = ("wq", "wk", "wv", "wo", "wi", "wf")  # query, key, value, attention out, intermediate, output
 
