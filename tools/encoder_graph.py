@@ -5,8 +5,8 @@ of fused kernels: one `Attention` (query, key and value in one matrix, the paddi
 inside), a matrix product and a `SkipLayerNormalization` (residual, bias and layer norm), and the
 feed-forward block as matrix product, `BiasGelu`, matrix product and `SkipLayerNormalization`.
 `quantize_dynamic` then stores every matrix as int8 per output column and quantises activations
-per call; the word-embedding table is stored as uint8. ("Compact" is the node count, about 130
-against some 330 in the exported graph; the file is 23.4 MB, the position table being float.)
+per call; the word-embedding table is stored as uint8. ("Compact" is the node count: 128 for
+MiniLM-L6, against 396 in the exported graph; the file is 23.4 MB, the position table being float.)
 
 The position table has token type 0 added in: the app never sets another token type, and the
 graph keeps a `token_type_ids` input only so that callers feed it the same three inputs as the
