@@ -336,7 +336,7 @@ class SkillTagger:
 WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "tagger.npz"
 LINE_ENCODER_PATH = Path(__file__).resolve().parent / "data" / "tagger-encoder.onnx"
 # The user's line is tagged before the counterpart model is asked (its labels set the mood), so the
-# model server is idle and both cores are free: two threads take a line from ~6.5 ms to ~4.5 ms here.
+# model server is idle and both cores are free: two threads take a line from ~6 ms to ~4 ms here.
 LINE_ENCODER_THREADS = 2
 
 

@@ -17,6 +17,7 @@ Needs `onnx` (the `dev` and `train` extras) and onnxruntime; not PyTorch.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,14 +154,31 @@ def write_int8(weights: EncoderWeights, path: Path) -> None:
     """Write the encoder to `path` with int8 matrices (per output column) and uint8 word embeddings."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    with tempfile.TemporaryDirectory() as tmp:
-        plain = Path(tmp) / "float.onnx"
-        onnx.save(float_graph(weights), str(plain))
-        quantize_dynamic(
-            plain,
-            path,
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            # the contrib nodes' outputs have no inferred type; they are all float
-            extra_options={"MatMulConstBOnly": True, "DefaultTensorType": TensorProto.FLOAT},
+    root = logging.getLogger()
+    quiet = _DropQuantiserAdvice()
+    root.addFilter(quiet)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            plain = Path(tmp) / "float.onnx"
+            onnx.save(float_graph(weights), str(plain))
+            quantize_dynamic(
+                plain,
+                path,
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                # the contrib nodes' outputs have no inferred type; they are all float
+                extra_options={"MatMulConstBOnly": True, "DefaultTensorType": TensorProto.FLOAT},
+            )
+    finally:
+        root.removeFilter(quiet)
+
+
+class _DropQuantiserAdvice(logging.Filter):
+    """The quantiser's two generic warnings ("consider pre-processing", "check if already
+    quantized") on every call say nothing about this graph; anything else still shows."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not message.startswith(
+            ("Please consider to run pre-processing", "Please check if the model is already quantized")
         )
