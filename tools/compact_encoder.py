@@ -24,7 +24,16 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from encoder_graph import EMBEDDINGS, HIDDEN, LAYER_VECTORS, LAYERS, EncoderWeights, layer_norm_epsilon, write_int8
+from encoder_graph import (
+    EMBEDDINGS,
+    HIDDEN,
+    LAYER_MATRICES,
+    LAYER_VECTORS,
+    LAYERS,
+    EncoderWeights,
+    layer_norm_epsilon,
+    write_int8,
+)
 from onnx import numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -33,12 +42,11 @@ from rag.embeddings import MiniLMEncoder
 from rehearsal.exemplars import all_exemplars
 from rehearsal.tagger import LINE_ENCODER_PATH, WEIGHTS_PATH, TaggerModel, expected_fingerprint
 
-LAYER_MATRIX_ROLES = ("wq", "wk", "wv", "wo", "wi", "wf")
 LAYER_BIASES = ("bq", "bk", "bv", "bo", "bi", "bf")  # the bias added to each of those products
 
 MATMULS = ("MatMulInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat")
 # the bias added to a layer's matrix product names the matrix: initialiser name -> matrix role
-BIAS_ROLES = {LAYER_VECTORS[bias]: matrix for matrix, bias in zip(LAYER_MATRIX_ROLES, LAYER_BIASES, strict=True)}
+BIAS_ROLES = {LAYER_VECTORS[bias]: matrix for matrix, bias in zip(LAYER_MATRICES, LAYER_BIASES, strict=True)}
 SHAPES = {"wq": (HIDDEN, HIDDEN), "wk": (HIDDEN, HIDDEN), "wv": (HIDDEN, HIDDEN), "wo": (HIDDEN, HIDDEN)}
 SHAPES |= {"wi": (HIDDEN, 4 * HIDDEN), "wf": (4 * HIDDEN, HIDDEN)}
 PARITY_FLOOR = 0.95  # lowest cosine allowed between the old and new encoder's vectors of an exemplar

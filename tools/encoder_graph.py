@@ -31,6 +31,9 @@ LAYERS, HIDDEN, HEADS = 6, 384, 12
 # Initialiser names in the exported graphs (the packaged encoder's, and tagger encoders written
 # before this module): embedding role -> name after "inner.embeddings.", layer vector role -> name
 # after "inner.encoder.layer.N.".
+# a layer's matrices by role: query, key, value, attention out, intermediate, output (the order
+# the packaged graph stores them in; tagger encoders of the old pipeline store key first)
+LAYER_MATRICES = ("wq", "wk", "wv", "wo", "wi", "wf")
 EMBEDDINGS = {
     "word": "word_embeddings.weight",
     "position": "position_embeddings.weight",

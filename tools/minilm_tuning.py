@@ -26,7 +26,16 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from encoder_graph import EMBEDDINGS, HEADS, HIDDEN, LAYER_VECTORS, LAYERS, EncoderWeights, layer_norm_epsilon  # noqa: E402
+from encoder_graph import (  # noqa: E402
+    EMBEDDINGS,
+    HEADS,
+    HIDDEN,
+    LAYER_MATRICES,
+    LAYER_VECTORS,
+    LAYERS,
+    EncoderWeights,
+    layer_norm_epsilon,
+)
 
 from rag.embeddings import MiniLMEncoder  # noqa: E402
 
@@ -50,8 +59,7 @@ def read_onnx(path: Path) -> tuple[dict[str, np.ndarray], list[str], float]:
     return weights, matrices, layer_norm_epsilon(model)
 
 
-# the quantised matrices carry generated names; within a layer they come in this order
-LAYER_MATRICES = ("wq", "wk", "wv", "wo", "wi", "wf")  # query, key, value, attention out, intermediate, output
+# the quantised matrices carry generated names; within a layer they come in LAYER_MATRICES' order
 
 
 class Bert(nn.Module):
