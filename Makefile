@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test install install-model browser prepare lint typecheck pytest redteam eval bench finetune clean
+.PHONY: run test install install-model browser prepare lint typecheck pytest redteam eval bench finetune finetune-safety clean
 
 run: install install-model prepare  ## install, build what is missing, start the app on localhost
 	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) \
@@ -57,6 +57,10 @@ eval: install  ## skill-tagger precision/recall/F1 tables (own test split; ../sh
 finetune: install  ## retune the skill tagger's line encoder and head (installs PyTorch, ~15 min on 2 cores)
 	$(BIN)/pip install --quiet -e '.[train]'
 	$(BIN)/python tools/finetune_encoder.py --refit
+
+finetune-safety: install  ## retune the crisis screen's encoder and pair it with the logistic layer (PyTorch, ~12 min)
+	$(BIN)/pip install --quiet -e '.[train]'
+	$(BIN)/python tools/finetune_safety.py
 
 bench: install install-model  ## reply time and TTFT against the raw local server
 	$(BIN)/python bench/counterpart_latency.py

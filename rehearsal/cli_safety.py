@@ -9,13 +9,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rehearsal.exemplars import all_exemplars, split
+import numpy as np
+
+from rag.embeddings import shared_encoder
+from rehearsal.exemplars import Example, all_exemplars, split
 from rehearsal.safety import (
     RECALL_SLACK,
     SAFETY_WEIGHTS,
+    TUNED_SAFETY_WEIGHTS,
     Category,
     CrisisDetector,
     SafetyModel,
+    TunedSafetyModel,
+    in_safety_dev,
+    logistic_digest,
+    logistic_out_of_fold,
+    pair_threshold,
     train_safety_model,
 )
 
@@ -88,25 +97,84 @@ def format_budget_table(model: SafetyModel) -> str:
     return "\n".join(lines)
 
 
+def format_pair(tuned: TunedSafetyModel) -> str:
+    """The pair's threshold and its figures on the dev share."""
+    return (
+        f"paired with the fine-tuned model: threshold {tuned.threshold:.2f} on the mean of the two, set on the dev share "
+        f"(rules included): recall {tuned.dev_recall:.3f}, false alarms {tuned.dev_false_alarm:.3f}, "
+        f"everyday {tuned.dev_everyday_false_alarm:.3f}"
+    )
+
+
+def training_lines() -> tuple[list[dict[str, Any]], list[Example], list[bool]]:
+    """What the learned layer is fit on: the tuning lines, the everyday exemplars of the tagger's
+    training split, and which tuning lines count in the 5 % budget (not the hard twins)."""
+    rows = load_split("tune*")
+    hard_twins = {row["id"] for row in load_split(HARD_TWINS)}
+    return rows, split(all_exemplars())[0], [row["id"] not in hard_twins for row in rows]
+
+
+def pair(
+    tuned: TunedSafetyModel, logistic: SafetyModel, oof: np.ndarray, ruled: np.ndarray, tuned_weights: Path
+) -> TunedSafetyModel:
+    """Set the pair's threshold on the dev share (`pair_threshold`), from the logistic fit's
+    out-of-fold scores `oof` and rules' verdicts `ruled` over `training_lines()` in order, name the
+    fit it stands beside, and save it to `tuned_weights`."""
+    rows, everyday, budgeted = training_lines()
+    keys = [row["id"] for row in rows] + [e.id for e in everyday]
+    dev = np.array([in_safety_dev(key) for key in keys])
+    crisis = np.array([bool(row["crisis"]) for row in rows] + [False] * len(everyday))
+    labelled = np.arange(len(keys)) < len(rows)
+    budget = labelled & ~crisis & np.array(budgeted + [False] * len(everyday))
+    texts = [row["text"] for row in rows] + [e.text for e in everyday]
+    tuned_scores = tuned.scores(tuned.features(tuned.encoder(), [t for t, d in zip(texts, dev, strict=True) if d]))
+    tuned.threshold, tuned.dev_recall, tuned.dev_false_alarm, tuned.dev_everyday_false_alarm = pair_threshold(
+        oof[dev], tuned_scores[:, 0], ruled[dev], crisis[dev], budget[dev], ~labelled[dev]
+    )
+    tuned.partner = logistic_digest(logistic)
+    tuned.save(tuned_weights)
+    return tuned
+
+
+def train_and_pair() -> tuple[SafetyModel, TunedSafetyModel | None]:
+    """Refit the logistic model and save it; then re-pair the shipped fine-tuned model, if any,
+    beside the new fit (a pair set beside the old fit would no longer be read)."""
+    rows, everyday, budgeted = training_lines()
+    model = train_safety_model(shared_encoder(), rows, [e.text for e in everyday], budgeted=budgeted)
+    model.save(SAFETY_WEIGHTS)
+    tuned = TunedSafetyModel.load_current(TUNED_SAFETY_WEIGHTS)
+    if tuned is None:
+        return model, None
+    assert model.oof is not None and model.ruled is not None
+    return model, pair(tuned, model, model.oof, model.ruled, TUNED_SAFETY_WEIGHTS)
+
+
+def pair_with_shipped(
+    tuned: TunedSafetyModel, tuned_weights: Path, logistic_weights: Path = SAFETY_WEIGHTS
+) -> TunedSafetyModel:
+    """Pair a newly tuned model beside the logistic fit in `logistic_weights`, left as it is; its
+    out-of-fold scores come from the same procedure on the current training lines."""
+    rows, everyday, _ = training_lines()
+    oof, ruled = logistic_out_of_fold(shared_encoder(), rows, [e.text for e in everyday])
+    return pair(tuned, SafetyModel.load(logistic_weights), oof, ruled, tuned_weights)
+
+
 def cmd_safety(args: argparse.Namespace) -> int:
     """Screen stdin, or with --eval print the tables for the project's sets."""
     if args.train:
-        from rag.embeddings import shared_encoder
-
         start = time.perf_counter()
-        rows = load_split("tune*")
-        hard_twins = {row["id"] for row in load_split(HARD_TWINS)}
-        everyday = [e.text for e in split(all_exemplars())[0]]
-        budgeted = [row["id"] not in hard_twins for row in rows]
-        model = train_safety_model(shared_encoder(), rows, everyday, budgeted=budgeted)
-        model.save(SAFETY_WEIGHTS)
+        model, tuned = train_and_pair()
+        labelled = len(model.anchors)
+        everyday = 0 if model.oof is None else len(model.oof) - labelled
         print(
-            f"trained on {len(rows)} lines of tune*.jsonl (threshold {model.threshold:.2f}) in {time.perf_counter() - start:.1f} s -> {SAFETY_WEIGHTS}\n"
+            f"trained on {labelled} lines of tune*.jsonl (threshold {model.threshold:.2f}) in {time.perf_counter() - start:.1f} s -> {SAFETY_WEIGHTS}\n"
             f"5-fold cross-validation on the tuning lines, rules included: recall {model.cv_recall:.3f}, "
             f"false alarms {model.cv_false_alarm:.3f} (on the safe lines of the files other than {HARD_TWINS}.jsonl), "
-            f"out-of-fold false alarms on {len(everyday)} everyday lines {model.cv_everyday_false_alarm:.3f}\n"
+            f"out-of-fold false alarms on {everyday} everyday lines {model.cv_everyday_false_alarm:.3f}\n"
         )
         print(format_budget_table(model))
+        if tuned is not None:
+            print(f"\n{format_pair(tuned)} -> {TUNED_SAFETY_WEIGHTS}")
         return 0
     detector = _detector(args)
     if not args.eval:

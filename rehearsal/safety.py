@@ -10,6 +10,7 @@ the line was part of the role-play and carry on.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -405,9 +406,10 @@ class CrisisDetector:
     """Screens one line at a time; the same verdict every run.
 
     Two layers, either of which pauses: the cue rules below, then (when trained weights are
-    present) a logistic model over the packaged MiniLM sentence embedding and hashed word n-grams,
-    fit on the tuning set only, whose threshold was set for recall. The model catches the indirect
-    ways people say these things that no list of cues anticipates. An optional `second_opinion`
+    present) the learned layer (`LearnedLayer`): a logistic model over the packaged MiniLM
+    sentence embedding and hashed word n-grams, averaged with a model over a fine-tuned copy of the
+    encoder, both fit on the tuning set only, their threshold set for recall. It catches the
+    indirect ways people say these things that no list of cues anticipates. An optional `second_opinion`
     (`rehearsal.safety_review`) is asked about lines both layers let through; it can add a pause,
     never remove one, and None from it means no usable answer.
     """
@@ -418,22 +420,23 @@ class CrisisDetector:
         encoder: Encoder | None = None,
         use_model: bool = True,
         second_opinion: Callable[[str], SafetyCheck | None] | None = None,
+        layer: LearnedLayer | None = None,
     ):
+        """With neither `model` nor `layer`, the shipped learned layer (see `LearnedLayer.shipped`);
+        with `model` (and its `encoder`, default the packaged one), that logistic model alone."""
         self._model, self._encoder, self.use_model = model, encoder, use_model
+        self._layer = layer
         self.second_opinion = second_opinion
 
-    def _learned(self) -> tuple[SafetyModel, Encoder] | None:
+    def _learned(self) -> LearnedLayer | None:
         if not self.use_model:
             return None
-        if self._model is None:
-            if not SAFETY_WEIGHTS.exists():
-                return None
-            self._model = SafetyModel.load(SAFETY_WEIGHTS)
-        if self._encoder is None:
-            from rag.embeddings import shared_encoder
-
-            self._encoder = shared_encoder()
-        return self._model, self._encoder
+        if self._layer is None:
+            if self._model is not None:
+                self._layer = LearnedLayer([(self._model, self._encoder or _packaged_encoder())], self._model.threshold)
+            else:
+                self._layer = LearnedLayer.shipped()
+        return self._layer
 
     def check(self, text: str) -> SafetyCheck:
         """Is this line a possible crisis, and of which kind?"""
@@ -451,9 +454,8 @@ class CrisisDetector:
         learned = self._learned()
         if learned is None:
             return ruled
-        model, encoder = learned
-        probs = model.scores(safety_features(encoder, [text], model))[0]
-        if probs[0] >= model.threshold:
+        probs = learned.scores(text)
+        if probs[0] >= learned.threshold:
             return SafetyCheck(True, list(Category)[int(np.argmax(probs[1:]))], "model")
         return ruled
 
@@ -598,6 +600,10 @@ class SafetyModel:
     # (everyday budget, threshold, recall, false alarms, everyday false alarms) per candidate budget,
     # out-of-fold; printed by `rehearse safety --train`, not saved
     budget_table: list[tuple[float, float, float, float, float]] = field(default_factory=list, compare=False)
+    # out-of-fold 'crisis' scores of the lines it was fit on, in their order (labelled, then
+    # everyday), with the rules' verdicts on them; kept by `train_safety_model`, not saved
+    oof: np.ndarray | None = field(default=None, compare=False, repr=False)
+    ruled: np.ndarray | None = field(default=None, compare=False, repr=False)
     _vectors: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     def anchor_vectors(self) -> np.ndarray:
@@ -606,10 +612,13 @@ class SafetyModel:
             self._vectors = np.ascontiguousarray(self.anchors.astype(np.float32) / 127)
         return self._vectors
 
+    def features(self, encoder: Encoder, texts: list[str]) -> np.ndarray:
+        """This model's input for `texts`."""
+        return safety_features(encoder, texts, self)
+
     def scores(self, features: np.ndarray) -> np.ndarray:
         """Probabilities, shape (n, 1 + categories)."""
-        logits = features @ self.weights[:, :-1].T + self.weights[:, -1]
-        return np.asarray(1 / (1 + np.exp(-np.clip(logits, -30, 30))))
+        return _sigmoid(features @ self.weights[:, :-1].T + self.weights[:, -1])
 
     def save(self, path: Path) -> None:
         """Write to .npz."""
@@ -642,6 +651,167 @@ class SafetyModel:
         )
 
 
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    return np.asarray(1 / (1 + np.exp(-np.clip(logits, -30, 30))))
+
+
+TUNED_SAFETY_ENCODER = Path(__file__).resolve().parent / "data" / "safety-encoder.onnx"
+TUNED_SAFETY_WEIGHTS = Path(__file__).resolve().parent / "data" / "safety-tuned.npz"
+TUNED_SAFETY_SCALE = 4.0  # tools/finetune_safety.py trains the head on line vectors scaled by this
+# A line is screened before the counterpart model is asked, so both cores are free.
+TUNED_SAFETY_THREADS = 2
+
+
+def cue_count() -> int:
+    """How many flags `cue_features` gives; a tuned head fit on another count is stale."""
+    return len(cue_features(""))
+
+
+@dataclass
+class TunedSafetyModel:
+    """The fine-tuned member of the learned layer (`tools/finetune_safety.py`): its own int8 copy
+    of MiniLM, tuned on the tuning lines and everyday rehearsal talk (the dev share left out),
+    under one linear head over [line vector, cue flags] giving 'crisis' plus one score per
+    category (bias last). `threshold` is the pair's: for the mean of this model's 'crisis' score
+    and the logistic model's, set on the dev share (`pair_threshold`) beside the logistic fit
+    named by `partner` (`logistic_digest`)."""
+
+    weights: np.ndarray
+    threshold: float
+    encoder_path: Path = TUNED_SAFETY_ENCODER
+    partner: str = ""
+    dev_recall: float = float("nan")  # the pair's, on the dev share, rules included, at `threshold`
+    dev_false_alarm: float = float("nan")  # on the dev share's safe tuning lines (hard twins left out)
+    dev_everyday_false_alarm: float = float("nan")
+
+    def encoder(self) -> Encoder:
+        """The tuned encoder (`encoder_path`)."""
+        from rag.embeddings import MiniLMEncoder
+
+        return MiniLMEncoder(model_path=self.encoder_path, threads=TUNED_SAFETY_THREADS)
+
+    def features(self, encoder: Encoder, texts: list[str]) -> np.ndarray:
+        """[line vector * scale, cue flags] for each normalised line, each line encoded on its own:
+        the int8 encoder quantises activations per call, so a batch would give other numbers."""
+        flat = [normalise(t) for t in texts]
+        vectors = np.vstack([encoder.encode([f]) for f in flat]) if flat else np.zeros((0, 384), np.float32)
+        cues = np.array([cue_features(f) for f in flat], dtype=np.float32).reshape(len(flat), -1)
+        return np.hstack([vectors * TUNED_SAFETY_SCALE, cues]).astype(np.float32)
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        """Probabilities, shape (n, 1 + categories)."""
+        return _sigmoid(features @ self.weights[:, :-1].T + self.weights[:, -1])
+
+    def save(self, path: Path) -> None:
+        """Write the head, the pair's threshold and figures to .npz (the encoder is its own file)."""
+        np.savez_compressed(
+            path,
+            weights=self.weights,
+            threshold=np.float32(self.threshold),
+            partner=np.array(self.partner),
+            dev=np.array([self.dev_recall, self.dev_false_alarm, self.dev_everyday_false_alarm], dtype=np.float32),
+        )
+
+    @classmethod
+    def load(cls, path: Path, encoder_path: Path = TUNED_SAFETY_ENCODER) -> TunedSafetyModel:
+        """Read what `save` wrote; `encoder_path` is the tuned encoder it was fit with."""
+        data = np.load(path)
+        dev = data["dev"]
+        return cls(data["weights"], float(data["threshold"]), encoder_path, str(data["partner"]), *map(float, dev))
+
+    @classmethod
+    def load_current(
+        cls,
+        path: Path = TUNED_SAFETY_WEIGHTS,
+        encoder_path: Path = TUNED_SAFETY_ENCODER,
+        partner: SafetyModel | None = None,
+    ) -> TunedSafetyModel | None:
+        """The shipped tuned model, or None when it is missing, was fit on another set of cue flags,
+        or (given `partner`) had its threshold set beside another fit of the logistic model."""
+        if not (path.exists() and encoder_path.exists()):
+            return None
+        model = cls.load(path, encoder_path)
+        if model.weights.shape[1] != 384 + cue_count() + 1:
+            return None
+        if partner is not None and model.partner != logistic_digest(partner):
+            return None
+        return model
+
+
+def _packaged_encoder() -> Encoder:
+    from rag.embeddings import shared_encoder
+
+    return shared_encoder()
+
+
+def logistic_digest(model: SafetyModel) -> str:
+    """Names one fit of the logistic model: a tuned model's threshold was set beside that fit only."""
+    return hashlib.sha256(model.weights.tobytes()).hexdigest()[:16]
+
+
+class LearnedLayer:
+    """The detector's second layer: the mean of its members' probabilities against one threshold.
+
+    Shipped, it is the logistic model over the packaged encoder, and with it, when one is shipped
+    and was paired with that very fit, the fine-tuned model over its own encoder; the pair's
+    threshold was set on a dev share neither member had been fit on (`pair_threshold`). The two
+    err on different lines, so their mean catches more at the same false-alarm budget than
+    either alone."""
+
+    def __init__(self, members: list[tuple[SafetyModel | TunedSafetyModel, Encoder]], threshold: float):
+        self.members, self.threshold = members, threshold
+
+    @classmethod
+    def shipped(cls) -> LearnedLayer | None:
+        """The shipped layer, or None when no model is shipped (the rules then screen alone)."""
+        if not SAFETY_WEIGHTS.exists():
+            return None
+        logistic = SafetyModel.load(SAFETY_WEIGHTS)
+        members: list[tuple[SafetyModel | TunedSafetyModel, Encoder]] = [(logistic, _packaged_encoder())]
+        tuned = TunedSafetyModel.load_current(partner=logistic)
+        if tuned is None:
+            return cls(members, logistic.threshold)
+        return cls([*members, (tuned, tuned.encoder())], tuned.threshold)
+
+    def scores(self, text: str) -> np.ndarray:
+        """Probabilities for one line: 'crisis', then one per category."""
+        return np.asarray(np.mean([m.scores(m.features(encoder, [text]))[0] for m, encoder in self.members], axis=0))
+
+
+def in_safety_dev(key: str, share: float = 0.15) -> bool:
+    """Whether a tuning line (by id; an everyday exemplar by its id) is in the dev share the
+    fine-tuned model is not trained on and the pair's threshold is set on."""
+    return int(hashlib.sha256(("safety-dev:" + key).encode()).hexdigest()[:8], 16) / 2**32 < share
+
+
+def dev_threshold(
+    scores: np.ndarray, ruled: np.ndarray, crisis: np.ndarray, budget: np.ndarray, everyday: np.ndarray
+) -> tuple[float, float, float, float]:
+    """(threshold, recall, false alarms, everyday false alarms) for `scores` on lines they were not
+    fit on, by the logistic model's own budgets: at most 5 % of the safe lines marked in `budget`
+    paused, and the tightest everyday budget that costs little recall (`pick_everyday_budget`)."""
+    table = []
+    for limit in EVERYDAY_BUDGETS:
+        threshold, recall, false_alarm = pick_threshold(scores, ruled, crisis, budget, 0.05, (everyday, limit))
+        table.append((limit, threshold, recall, false_alarm, float(((scores >= threshold) | ruled)[everyday].mean())))
+    chosen = pick_everyday_budget(table)
+    _, threshold, recall, false_alarm, everyday_rate = next(row for row in table if row[0] == chosen)
+    return threshold, recall, false_alarm, everyday_rate
+
+
+def pair_threshold(
+    logistic_oof: np.ndarray,
+    tuned_scores: np.ndarray,
+    ruled: np.ndarray,
+    crisis: np.ndarray,
+    budget: np.ndarray,
+    everyday: np.ndarray,
+) -> tuple[float, float, float, float]:
+    """`dev_threshold` for the mean of the two members' scores on the dev share: the logistic
+    model's out of fold, the tuned model's from a fit without those lines."""
+    return dev_threshold((logistic_oof + tuned_scores) / 2, ruled, crisis, budget, everyday)
+
+
 def _quantise(vectors: np.ndarray) -> np.ndarray:
     return np.asarray(np.clip(np.round(vectors * 127), -127, 127), dtype=np.int8)
 
@@ -653,6 +823,47 @@ def _with_neighbours(
     similarity = means[rows] @ means[anchors].T
     similarity[rows[:, None] == anchors[None, :]] = -1.0
     return np.hstack([x[rows], neighbour_features(similarity, crisis[anchors])])
+
+
+def _training_matrix(
+    encoder: Encoder, rows: list[dict[str, Any]], everyday: Sequence[str]
+) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray, np.ndarray]:
+    """(rows with the everyday lines appended as safe, base features, mean vectors at the saved
+    anchors' precision, targets: 'crisis' then one column per category)."""
+    rows = [*rows, *({"text": t, "crisis": False, "category": None} for t in everyday)]
+    x, means = base_features(encoder, [r["text"] for r in rows])
+    means = _quantise(means).astype(np.float32) / 127  # the precision the saved anchors will have
+    y = np.array(
+        [[float(r["crisis"]), *(float(r["category"] == c.value) for c in Category)] for r in rows], dtype=np.float64
+    )
+    return rows, x, means, y
+
+
+def _out_of_fold(
+    x: np.ndarray, means: np.ndarray, y: np.ndarray, labelled: int, l2: float, folds: int = 5
+) -> np.ndarray:
+    """Each line's 'crisis' score from a fit on the other folds (anchors: their labelled lines)."""
+    from rehearsal.tagger import fit_logistic
+
+    crisis = y[:, 0] == 1
+    index = np.arange(len(y))
+    oof = np.zeros(len(y))
+    for fold in range(folds):
+        fit, held = index[index % folds != fold], index[index % folds == fold]
+        anchors = fit[fit < labelled]
+        w = fit_logistic(_with_neighbours(x, means, fit, anchors, crisis).astype(np.float64), y[fit, :1], l2)
+        oof[held] = _sigmoid(_with_neighbours(x, means, held, anchors, crisis) @ w[:, :-1].T + w[:, -1])[:, 0]
+    return oof
+
+
+def logistic_out_of_fold(
+    encoder: Encoder, rows: list[dict[str, Any]], everyday: Sequence[str] = (), l2: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(out-of-fold 'crisis' scores, the rules' verdicts) over the labelled rows, then the everyday
+    lines, exactly as `train_safety_model` computes them, without the final fit."""
+    rows, x, means, y = _training_matrix(encoder, rows, everyday)
+    ruled = np.array([CrisisDetector(use_model=False).check_rules(r["text"]).crisis for r in rows])
+    return _out_of_fold(x, means, y, len(rows) - len(everyday), l2), ruled
 
 
 def train_safety_model(
@@ -673,22 +884,10 @@ def train_safety_model(
     from rehearsal.tagger import fit_logistic
 
     labelled = len(rows)
-    rows = [*rows, *({"text": t, "crisis": False, "category": None} for t in everyday)]
-    x, means = base_features(encoder, [r["text"] for r in rows])
-    means = _quantise(means).astype(np.float32) / 127  # the precision the saved anchors will have
-    y = np.array(
-        [[float(r["crisis"]), *(float(r["category"] == c.value) for c in Category)] for r in rows], dtype=np.float64
-    )
+    rows, x, means, y = _training_matrix(encoder, rows, everyday)
     crisis = y[:, 0] == 1
     index = np.arange(len(rows))
-    folds = 5
-    oof = np.zeros(len(rows))
-    for fold in range(folds):
-        fit, held = index[index % folds != fold], index[index % folds == fold]
-        anchors = fit[fit < labelled]
-        w = fit_logistic(_with_neighbours(x, means, fit, anchors, crisis).astype(np.float64), y[fit, :1], l2)
-        held_x = _with_neighbours(x, means, held, anchors, crisis)
-        oof[held] = 1 / (1 + np.exp(-np.clip(held_x @ w[:, :-1].T + w[:, -1], -30, 30)))[:, 0]
+    oof = _out_of_fold(x, means, y, labelled, l2)
     ruled = np.array([CrisisDetector(use_model=False).check_rules(r["text"]).crisis for r in rows])
     counted = np.zeros(len(rows), dtype=bool)
     counted[:labelled] = True if budgeted is None else np.asarray(budgeted, dtype=bool)
@@ -714,6 +913,8 @@ def train_safety_model(
         cv_everyday_false_alarm=everyday_false_alarm,
         everyday_budget=everyday_budget,
         budget_table=table,
+        oof=oof,
+        ruled=ruled,
     )
 
 
