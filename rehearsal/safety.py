@@ -583,8 +583,18 @@ def safety_features(encoder: Encoder, texts: list[str], model: SafetyModel) -> n
     return np.hstack([features, neighbour_features(similarity, model.anchor_crisis)])
 
 
+class _LinearHead:
+    """Logistic outputs of one linear layer (`weights`, bias last): 'crisis', then one per category."""
+
+    weights: np.ndarray
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        """Probabilities, shape (n, 1 + categories)."""
+        return _sigmoid(features @ self.weights[:, :-1].T + self.weights[:, -1])
+
+
 @dataclass
-class SafetyModel:
+class SafetyModel(_LinearHead):
     """Weights for 'crisis' plus one head per category (bias last), the crisis threshold, and the
     labelled lines' mean embeddings (int8) with their crisis label, for the neighbour features."""
 
@@ -615,10 +625,6 @@ class SafetyModel:
     def features(self, encoder: Encoder, texts: list[str]) -> np.ndarray:
         """This model's input for `texts`."""
         return safety_features(encoder, texts, self)
-
-    def scores(self, features: np.ndarray) -> np.ndarray:
-        """Probabilities, shape (n, 1 + categories)."""
-        return _sigmoid(features @ self.weights[:, :-1].T + self.weights[:, -1])
 
     def save(self, path: Path) -> None:
         """Write to .npz."""
@@ -668,7 +674,7 @@ def cue_count() -> int:
 
 
 @dataclass
-class TunedSafetyModel:
+class TunedSafetyModel(_LinearHead):
     """The fine-tuned member of the learned layer (`tools/finetune_safety.py`): its own int8 copy
     of MiniLM, tuned on the tuning lines and everyday rehearsal talk (the dev share left out),
     under one linear head over [line vector, cue flags] giving 'crisis' plus one score per
@@ -697,10 +703,6 @@ class TunedSafetyModel:
         vectors = np.vstack([encoder.encode([f]) for f in flat]) if flat else np.zeros((0, 384), np.float32)
         cues = np.array([cue_features(f) for f in flat], dtype=np.float32).reshape(len(flat), -1)
         return np.hstack([vectors * TUNED_SAFETY_SCALE, cues]).astype(np.float32)
-
-    def scores(self, features: np.ndarray) -> np.ndarray:
-        """Probabilities, shape (n, 1 + categories)."""
-        return _sigmoid(features @ self.weights[:, :-1].T + self.weights[:, -1])
 
     def save(self, path: Path) -> None:
         """Write the head, the pair's threshold and figures to .npz (the encoder is its own file)."""

@@ -38,10 +38,13 @@ from minilm_tuning import (  # before rag and rehearsal: it puts the project roo
     HIDDEN,
     Bert,
     Tokens,
+    add_training_arguments,
     match_float_head,
     mean_pool,
+    optimiser,
     parity,
     read_onnx,
+    trainable_bert,
 )
 from torch import nn
 
@@ -100,18 +103,13 @@ def pick_thresholds(scores: np.ndarray, gold: np.ndarray) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=7)
-    parser.add_argument("--lr", type=float, default=4e-5)
-    parser.add_argument("--batch", type=int, default=16)
+    add_training_arguments(parser, epochs=7)
     parser.add_argument("--dev-share", type=float, default=0.15)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--refit",
         action="store_true",
         help="after the dev run, retrain on the whole training split for the epochs it chose",
     )
-    parser.add_argument("--frozen-layers", type=int, default=2, help="lowest encoder layers left as shipped")
     parser.add_argument("--out", type=Path, default=LINE_ENCODER_PATH, help="the tuned encoder (ONNX)")
     parser.add_argument("--weights", type=Path, default=WEIGHTS_PATH, help="the tagger model (head and thresholds)")
     args = parser.parse_args()
@@ -141,13 +139,7 @@ def main() -> None:
     def make_model() -> Tagger:
         """The shipped encoder with its lowest layers frozen, under a fresh head."""
         torch.manual_seed(args.seed)
-        bert = Bert(weights, matrices, eps)
-        for frozen in bert.embeddings.values():
-            frozen.requires_grad_(False)
-        for layer in bert.layers[: args.frozen_layers]:
-            for frozen in layer.values():
-                frozen.requires_grad_(False)
-        return Tagger(bert)
+        return Tagger(trainable_bert(weights, matrices, eps, args.frozen_layers))
 
     def predict(model: Tagger, rows: list, logits: bool = False) -> np.ndarray:  # type: ignore[type-arg]
         model.eval()
@@ -164,13 +156,7 @@ def main() -> None:
         """Train on `rows` for `epochs`; with `keep_best_on_dev`, keep the epoch that scores best on the dev share."""
         random.seed(args.seed)
         model = make_model()
-        optimiser = torch.optim.AdamW(
-            [
-                {"params": [p for p in model.bert.parameters() if p.requires_grad], "lr": args.lr},
-                {"params": list(model.head.parameters()), "lr": 2e-3},
-            ],
-            weight_decay=0.01,
-        )
+        adam = optimiser(model.bert, model.head, args.lr)
         y = torch.tensor([[float(label in e.labels) for label in LABELS] for e in rows])
         positives = y.sum(0)
         loss_fn = nn.BCEWithLogitsLoss(pos_weight=((len(rows) - positives) / positives.clamp(min=1)).sqrt())
@@ -185,9 +171,9 @@ def main() -> None:
                 batch = [rows[j] for j in idx]
                 logits = model(tokens([e.text for e in batch]), torch.stack([context_of[e.context] for e in batch]))
                 loss = loss_fn(logits, y[idx])
-                optimiser.zero_grad()
+                adam.zero_grad()
                 loss.backward()
-                optimiser.step()
+                adam.step()
                 total += float(loss.detach()) * len(idx)
             took = time.perf_counter() - start
             if not keep_best_on_dev:

@@ -36,7 +36,18 @@ from pathlib import Path
 import numpy as np
 import torch
 from encoder_graph import write_int8
-from minilm_tuning import HIDDEN, Bert, Tokens, match_float_head, mean_pool, parity, read_onnx
+from minilm_tuning import (  # before rag and rehearsal: it puts the project root on sys.path
+    HIDDEN,
+    Bert,
+    Tokens,
+    add_training_arguments,
+    match_float_head,
+    mean_pool,
+    optimiser,
+    parity,
+    read_onnx,
+    trainable_bert,
+)
 from torch import nn
 
 from rag.embeddings import MODEL_FILE, MiniLMEncoder, _locate
@@ -98,12 +109,7 @@ class Screen(nn.Module):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--lr", type=float, default=4e-5)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--frozen-layers", type=int, default=2, help="lowest encoder layers left as shipped")
+    add_training_arguments(parser, epochs=4)
     parser.add_argument("--out", type=Path, default=TUNED_SAFETY_ENCODER, help="the tuned encoder (ONNX)")
     parser.add_argument("--weights", type=Path, default=TUNED_SAFETY_WEIGHTS, help="the head and the pair's threshold")
     parser.add_argument("--logistic", type=Path, default=SAFETY_WEIGHTS, help="the logistic model it is paired with")
@@ -146,20 +152,8 @@ def main() -> None:
 
     torch.manual_seed(args.seed)
     random.seed(args.seed)
-    bert = Bert(weights, matrices, eps)
-    for frozen in bert.embeddings.values():
-        frozen.requires_grad_(False)
-    for layer in bert.layers[: args.frozen_layers]:
-        for frozen in layer.values():
-            frozen.requires_grad_(False)
-    model = Screen(bert, len(lines[0].cues))
-    optimiser = torch.optim.AdamW(
-        [
-            {"params": [p for p in model.bert.parameters() if p.requires_grad], "lr": args.lr},
-            {"params": list(model.head.parameters()), "lr": 2e-3},
-        ],
-        weight_decay=0.01,
-    )
+    model = Screen(trainable_bert(weights, matrices, eps, args.frozen_layers), len(lines[0].cues))
+    adam = optimiser(model.bert, model.head, args.lr)
     targets = torch.stack([line.target for line in fit])
     loss_fn = nn.BCEWithLogitsLoss()
     best: tuple[float, float] = (-1.0, 0.0)
@@ -174,9 +168,9 @@ def main() -> None:
             batch = [fit[j] for j in idx]
             logits = model(tokens([line.text for line in batch]), torch.stack([line.cues for line in batch]))
             loss = loss_fn(logits, targets[idx])
-            optimiser.zero_grad()
+            adam.zero_grad()
             loss.backward()
-            optimiser.step()
+            adam.step()
             total += float(loss.detach()) * len(idx)
         _, recall, false_alarm, everyday = alone_on_dev(predict(model, dev)[:, 0], dev)
         print(

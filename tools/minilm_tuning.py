@@ -14,6 +14,7 @@ Needs PyTorch (the `train` extra), which the app itself never imports.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -111,6 +112,38 @@ class Bert(nn.Module):
             return {key: value.detach().numpy().astype(np.float32) for key, value in params.items()}
 
         return EncoderWeights(arrays(self.embeddings), [arrays(layer) for layer in self.layers], self.eps)
+
+
+def add_training_arguments(parser: argparse.ArgumentParser, epochs: int) -> None:
+    """The options every fine-tune of the encoder takes."""
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--lr", type=float, default=4e-5)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--frozen-layers", type=int, default=2, help="lowest encoder layers left as shipped")
+
+
+def trainable_bert(weights: dict[str, np.ndarray], matrices: list[str], eps: float, frozen_layers: int) -> Bert:
+    """The shipped encoder with its embeddings and lowest `frozen_layers` layers frozen."""
+    bert = Bert(weights, matrices, eps)
+    for frozen in bert.embeddings.values():
+        frozen.requires_grad_(False)
+    for layer in bert.layers[:frozen_layers]:
+        for frozen in layer.values():
+            frozen.requires_grad_(False)
+    return bert
+
+
+def optimiser(bert: Bert, head: nn.Module, lr: float) -> torch.optim.Optimizer:
+    """AdamW: the encoder's trainable weights at `lr`, a fresh head much faster."""
+    return torch.optim.AdamW(
+        [
+            {"params": [p for p in bert.parameters() if p.requires_grad], "lr": lr},
+            {"params": list(head.parameters()), "lr": 2e-3},
+        ],
+        weight_decay=0.01,
+    )
 
 
 def _param(value: np.ndarray) -> nn.Parameter:
