@@ -16,9 +16,11 @@ from rehearsal.exemplars import Example, all_exemplars, split
 from rehearsal.safety import (
     RECALL_SLACK,
     SAFETY_WEIGHTS,
+    TUNED_SAFETY_ENCODER,
     TUNED_SAFETY_WEIGHTS,
     Category,
     CrisisDetector,
+    LearnedLayer,
     SafetyModel,
     TunedSafetyModel,
     in_safety_dev,
@@ -26,6 +28,7 @@ from rehearsal.safety import (
     logistic_out_of_fold,
     pair_threshold,
     train_safety_model,
+    why_not_current,
 )
 
 SAFETY_DATA = Path(__file__).resolve().parent / "data" / "safety"
@@ -115,13 +118,20 @@ def training_lines() -> tuple[list[dict[str, Any]], list[Example], list[bool]]:
 
 
 def pair(
-    tuned: TunedSafetyModel, logistic: SafetyModel, oof: np.ndarray, ruled: np.ndarray, tuned_weights: Path
+    tuned: TunedSafetyModel,
+    logistic: SafetyModel,
+    oof: np.ndarray,
+    ruled: np.ndarray,
+    lines: tuple[list[dict[str, Any]], list[Example], list[bool]],
 ) -> TunedSafetyModel:
-    """Set the pair's threshold on the dev share (`pair_threshold`), from the logistic fit's
-    out-of-fold scores `oof` and rules' verdicts `ruled` over `training_lines()` in order, name the
-    fit it stands beside, and save it to `tuned_weights`."""
-    rows, everyday, budgeted = training_lines()
+    """Set the pair's threshold on the dev share (`pair_threshold`) and name the logistic fit it
+    stands beside. `oof` and `ruled` are the logistic procedure's out-of-fold scores and the rules'
+    verdicts over `lines` (as `training_lines()` gives them): its tuning rows, then its everyday
+    exemplars. Nothing is saved."""
+    rows, everyday, budgeted = lines
     keys = [row["id"] for row in rows] + [e.id for e in everyday]
+    if not len(oof) == len(ruled) == len(keys):
+        raise ValueError(f"{len(oof)} scores and {len(ruled)} verdicts for {len(keys)} training lines")
     dev = np.array([in_safety_dev(key) for key in keys])
     crisis = np.array([bool(row["crisis"]) for row in rows] + [False] * len(everyday))
     labelled = np.arange(len(keys)) < len(rows)
@@ -132,31 +142,43 @@ def pair(
         oof[dev], tuned_scores[:, 0], ruled[dev], crisis[dev], budget[dev], ~labelled[dev]
     )
     tuned.partner = logistic_digest(logistic)
-    tuned.save(tuned_weights)
     return tuned
 
 
 def train_and_pair() -> tuple[SafetyModel, TunedSafetyModel | None]:
-    """Refit the logistic model and save it; then re-pair the shipped fine-tuned model, if any,
-    beside the new fit (a pair set beside the old fit would no longer be read)."""
-    rows, everyday, budgeted = training_lines()
+    """Refit the logistic model, re-pair the shipped fine-tuned model beside the new fit (a pair
+    set beside the old fit would no longer be read), then save both. A fine-tuned model that is
+    there but cannot be read is named on stderr: the app then screens with the logistic model alone."""
+    lines = training_lines()
+    rows, everyday, budgeted = lines
     model = train_safety_model(shared_encoder(), rows, [e.text for e in everyday], budgeted=budgeted)
+    tuned = None
+    if TUNED_SAFETY_WEIGHTS.exists():
+        reason = why_not_current(TUNED_SAFETY_WEIGHTS, TUNED_SAFETY_ENCODER)
+        if reason:
+            print(
+                f"warning: the fine-tuned model is left out ({reason}); make finetune-safety remakes it",
+                file=sys.stderr,
+            )
+        else:
+            assert model.oof is not None and model.ruled is not None
+            tuned = pair(
+                TunedSafetyModel.load(TUNED_SAFETY_WEIGHTS, TUNED_SAFETY_ENCODER), model, model.oof, model.ruled, lines
+            )
     model.save(SAFETY_WEIGHTS)
-    tuned = TunedSafetyModel.load_current(TUNED_SAFETY_WEIGHTS)
-    if tuned is None:
-        return model, None
-    assert model.oof is not None and model.ruled is not None
-    return model, pair(tuned, model, model.oof, model.ruled, TUNED_SAFETY_WEIGHTS)
+    if tuned is not None:
+        tuned.save(TUNED_SAFETY_WEIGHTS)
+    return model, tuned
 
 
-def pair_with_shipped(
-    tuned: TunedSafetyModel, tuned_weights: Path, logistic_weights: Path = SAFETY_WEIGHTS
-) -> TunedSafetyModel:
-    """Pair a newly tuned model beside the logistic fit in `logistic_weights`, left as it is; its
-    out-of-fold scores come from the same procedure on the current training lines."""
-    rows, everyday, _ = training_lines()
+def pair_beside(tuned: TunedSafetyModel, logistic_weights: Path = SAFETY_WEIGHTS) -> TunedSafetyModel:
+    """Pair a newly tuned model beside the logistic fit in `logistic_weights`, left as it is. The
+    logistic scores on the dev share are out-of-fold scores of the same procedure run on the
+    current training lines, standing in for that fit's own (which saw those lines)."""
+    lines = training_lines()
+    rows, everyday, _ = lines
     oof, ruled = logistic_out_of_fold(shared_encoder(), rows, [e.text for e in everyday])
-    return pair(tuned, SafetyModel.load(logistic_weights), oof, ruled, tuned_weights)
+    return pair(tuned, SafetyModel.load(logistic_weights), oof, ruled, lines)
 
 
 def cmd_safety(args: argparse.Namespace) -> int:
@@ -186,6 +208,9 @@ def cmd_safety(args: argparse.Namespace) -> int:
             print(json.dumps({"id": row.get("id"), "crisis": check.crisis, "category": check.category}))
         return 0
     print(f"$ rehearse safety --eval{_review_flags(args)}\n")
+    layer = LearnedLayer.shipped() if not args.second_opinion else None
+    if layer is not None:
+        print(f"{layer.describe()}\n")
     for pattern, title in SPLITS.items():
         if pattern not in args.sets:
             continue

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -678,30 +679,32 @@ class TunedSafetyModel(_LinearHead):
     """The fine-tuned member of the learned layer (`tools/finetune_safety.py`): its own int8 copy
     of MiniLM, tuned on the tuning lines and everyday rehearsal talk (the dev share left out),
     under one linear head over [line vector, cue flags] giving 'crisis' plus one score per
-    category (bias last). `threshold` is the pair's: for the mean of this model's 'crisis' score
-    and the logistic model's, set on the dev share (`pair_threshold`) beside the logistic fit
-    named by `partner` (`logistic_digest`)."""
+    category (bias last). `encoder_digest` names the encoder file the head was fit over;
+    `threshold` is the pair's: for the mean of this model's 'crisis' score and the logistic
+    model's, set on the dev share (`pair_threshold`) beside the logistic fit named by `partner`
+    (`logistic_digest`)."""
 
     weights: np.ndarray
     threshold: float
     encoder_path: Path = TUNED_SAFETY_ENCODER
     partner: str = ""
+    encoder_digest: str = ""
     dev_recall: float = float("nan")  # the pair's, on the dev share, rules included, at `threshold`
     dev_false_alarm: float = float("nan")  # on the dev share's safe tuning lines (hard twins left out)
     dev_everyday_false_alarm: float = float("nan")
 
     def encoder(self) -> Encoder:
-        """The tuned encoder (`encoder_path`)."""
-        from rag.embeddings import MiniLMEncoder
+        """The tuned encoder (`encoder_path`), loaded once per process."""
+        from rag.embeddings import shared_encoder
 
-        return MiniLMEncoder(model_path=self.encoder_path, threads=TUNED_SAFETY_THREADS)
+        return shared_encoder(self.encoder_path, TUNED_SAFETY_THREADS)
 
     def features(self, encoder: Encoder, texts: list[str]) -> np.ndarray:
         """[line vector * scale, cue flags] for each normalised line, each line encoded on its own:
         the int8 encoder quantises activations per call, so a batch would give other numbers."""
         flat = [normalise(t) for t in texts]
         vectors = np.vstack([encoder.encode([f]) for f in flat]) if flat else np.zeros((0, 384), np.float32)
-        cues = np.array([cue_features(f) for f in flat], dtype=np.float32).reshape(len(flat), -1)
+        cues = np.array([cue_features(f) for f in flat], dtype=np.float32).reshape(len(flat), cue_count())
         return np.hstack([vectors * TUNED_SAFETY_SCALE, cues]).astype(np.float32)
 
     def save(self, path: Path) -> None:
@@ -711,33 +714,52 @@ class TunedSafetyModel(_LinearHead):
             weights=self.weights,
             threshold=np.float32(self.threshold),
             partner=np.array(self.partner),
+            encoder=np.array(self.encoder_digest),
             dev=np.array([self.dev_recall, self.dev_false_alarm, self.dev_everyday_false_alarm], dtype=np.float32),
         )
 
     @classmethod
     def load(cls, path: Path, encoder_path: Path = TUNED_SAFETY_ENCODER) -> TunedSafetyModel:
-        """Read what `save` wrote; `encoder_path` is the tuned encoder it was fit with."""
+        """Read what `save` wrote; `encoder_path` is where its encoder is."""
         data = np.load(path)
-        dev = data["dev"]
-        return cls(data["weights"], float(data["threshold"]), encoder_path, str(data["partner"]), *map(float, dev))
+        return cls(
+            data["weights"],
+            float(data["threshold"]),
+            encoder_path,
+            str(data["partner"]),
+            str(data["encoder"]),
+            *map(float, data["dev"]),
+        )
 
     @classmethod
     def load_current(
-        cls,
-        path: Path = TUNED_SAFETY_WEIGHTS,
-        encoder_path: Path = TUNED_SAFETY_ENCODER,
-        partner: SafetyModel | None = None,
+        cls, path: Path | None = None, encoder_path: Path | None = None, partner: SafetyModel | None = None
     ) -> TunedSafetyModel | None:
-        """The shipped tuned model, or None when it is missing, was fit on another set of cue flags,
-        or (given `partner`) had its threshold set beside another fit of the logistic model."""
-        if not (path.exists() and encoder_path.exists()):
+        """The tuned model (default: the shipped one), or None when `why_not_current` finds a reason."""
+        path, encoder_path = path or TUNED_SAFETY_WEIGHTS, encoder_path or TUNED_SAFETY_ENCODER
+        if why_not_current(path, encoder_path, partner):
             return None
-        model = cls.load(path, encoder_path)
-        if model.weights.shape[1] != 384 + cue_count() + 1:
-            return None
-        if partner is not None and model.partner != logistic_digest(partner):
-            return None
-        return model
+        return cls.load(path, encoder_path)
+
+
+def why_not_current(path: Path, encoder_path: Path, partner: SafetyModel | None = None) -> str:
+    """Why the tuned model in `path` cannot be read ("" when it can): a file is missing, its head
+    was fit over another encoder file or another set of cue flags, or (given `partner`) its
+    threshold was set beside another fit of the logistic model."""
+    from rehearsal.tagger import line_encoder_digest
+
+    if not path.exists():
+        return f"{path} is missing"
+    if not encoder_path.exists():
+        return f"{encoder_path} is missing"
+    model = TunedSafetyModel.load(path, encoder_path)
+    if model.encoder_digest != line_encoder_digest(encoder_path):
+        return f"{path} was fit over another encoder than {encoder_path}"
+    if model.weights.shape[1] != 384 + cue_count() + 1:
+        return f"{path} was fit on {model.weights.shape[1] - 385} cue flags; the rules now give {cue_count()}"
+    if partner is not None and model.partner != logistic_digest(partner):
+        return f"{path} was paired beside another fit of the logistic model"
+    return ""
 
 
 def _packaged_encoder() -> Encoder:
@@ -755,17 +777,26 @@ class LearnedLayer:
     """The detector's second layer: the mean of its members' probabilities against one threshold.
 
     Shipped, it is the logistic model over the packaged encoder, and with it, when one is shipped
-    and was paired with that very fit, the fine-tuned model over its own encoder; the pair's
-    threshold was set on a dev share neither member had been fit on (`pair_threshold`). The two
-    err on different lines, so their mean catches more at the same false-alarm budget than
-    either alone."""
+    and was paired with that very fit, the fine-tuned model over its own encoder. The pair's
+    threshold was set on a dev share of the training lines (`pair_threshold`): the fine-tuned
+    model was not trained on it (its epoch was picked there), and the logistic model's scores
+    there are out-of-fold, though its shipped fit includes those lines. The two err on different
+    lines, so their mean catches more at the same false-alarm budget than either alone."""
 
     def __init__(self, members: list[tuple[SafetyModel | TunedSafetyModel, Encoder]], threshold: float):
         self.members, self.threshold = members, threshold
 
     @classmethod
     def shipped(cls) -> LearnedLayer | None:
-        """The shipped layer, or None when no model is shipped (the rules then screen alone)."""
+        """The shipped layer, loaded once per process; None when no model is shipped (the rules
+        then screen alone)."""
+        with _SHIPPED_LOCK:
+            if "layer" not in _SHIPPED:
+                _SHIPPED["layer"] = cls._load_shipped()
+            return _SHIPPED["layer"]
+
+    @classmethod
+    def _load_shipped(cls) -> LearnedLayer | None:
         if not SAFETY_WEIGHTS.exists():
             return None
         logistic = SafetyModel.load(SAFETY_WEIGHTS)
@@ -775,9 +806,18 @@ class LearnedLayer:
             return cls(members, logistic.threshold)
         return cls([*members, (tuned, tuned.encoder())], tuned.threshold)
 
+    def describe(self) -> str:
+        """Which models it averages, and its threshold."""
+        names = " + ".join("logistic" if isinstance(m, SafetyModel) else "fine-tuned" for m, _ in self.members)
+        return f"learned layer: {names}, threshold {self.threshold:.2f}"
+
     def scores(self, text: str) -> np.ndarray:
         """Probabilities for one line: 'crisis', then one per category."""
         return np.asarray(np.mean([m.scores(m.features(encoder, [text]))[0] for m, encoder in self.members], axis=0))
+
+
+_SHIPPED: dict[str, LearnedLayer | None] = {}
+_SHIPPED_LOCK = threading.Lock()
 
 
 def in_safety_dev(key: str, share: float = 0.15) -> bool:
@@ -795,7 +835,8 @@ def dev_threshold(
     table = []
     for limit in EVERYDAY_BUDGETS:
         threshold, recall, false_alarm = pick_threshold(scores, ruled, crisis, budget, 0.05, (everyday, limit))
-        table.append((limit, threshold, recall, false_alarm, float(((scores >= threshold) | ruled)[everyday].mean())))
+        rate = float(((scores >= threshold) | ruled)[everyday].mean()) if everyday.any() else 0.0
+        table.append((limit, threshold, recall, false_alarm, rate))
     chosen = pick_everyday_budget(table)
     _, threshold, recall, false_alarm, everyday_rate = next(row for row in table if row[0] == chosen)
     return threshold, recall, false_alarm, everyday_rate

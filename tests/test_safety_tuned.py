@@ -17,6 +17,7 @@ from rehearsal.safety import (
     cue_count,
     cue_features,
     normalise,
+    why_not_current,
 )
 
 
@@ -42,21 +43,38 @@ def head_on_axis_zero(category: Category) -> np.ndarray:
     return weights
 
 
-def test_the_tuned_model_round_trips_and_a_stale_one_is_refused(tmp_path: Path) -> None:
+def shipped_pair_files(tmp_path: Path, model: TunedSafetyModel) -> tuple[Path, Path]:
+    """`model` saved beside a stand-in encoder file whose digest it carries."""
+    from rehearsal.tagger import line_encoder_digest
+
     encoder_file = tmp_path / "enc.onnx"
-    encoder_file.write_bytes(b"not read here")
-    model = TunedSafetyModel(head_on_axis_zero(Category.being_harmed), 0.4, encoder_file, "abc", 0.97, 0.04, 0.03)
+    encoder_file.write_bytes(b"stands in for an encoder; never run here")
+    model.encoder_path, model.encoder_digest = encoder_file, line_encoder_digest(encoder_file)
     model.save(tmp_path / "head.npz")
-    again = TunedSafetyModel.load_current(tmp_path / "head.npz", encoder_file)
+    return tmp_path / "head.npz", encoder_file
+
+
+def test_the_tuned_model_round_trips_and_a_stale_one_is_refused(tmp_path: Path) -> None:
+    model = TunedSafetyModel(head_on_axis_zero(Category.being_harmed), 0.4, Path(), "abc", "", 0.97, 0.04, 0.03)
+    head, encoder_file = shipped_pair_files(tmp_path, model)
+    again = TunedSafetyModel.load_current(head, encoder_file)
     assert again is not None and again.threshold == pytest.approx(0.4)
     assert np.array_equal(again.weights, model.weights) and again.encoder_path == encoder_file
-    assert again.partner == "abc"
-    assert (again.dev_recall, again.dev_false_alarm) == pytest.approx((0.97, 0.04))
+    assert (again.partner, again.encoder_digest) == ("abc", model.encoder_digest)
+    assert (again.dev_recall, again.dev_false_alarm, again.dev_everyday_false_alarm) == pytest.approx(
+        (0.97, 0.04, 0.03)
+    )
 
-    assert TunedSafetyModel.load_current(tmp_path / "head.npz", tmp_path / "missing.onnx") is None
-    stale = TunedSafetyModel(model.weights[:, 1:], 0.4, encoder_file)  # fit on one cue flag more than there are now
-    stale.save(tmp_path / "stale.npz")
-    assert TunedSafetyModel.load_current(tmp_path / "stale.npz", encoder_file) is None
+    assert "missing" in why_not_current(head, tmp_path / "missing.onnx")
+    assert TunedSafetyModel.load_current(head, tmp_path / "missing.onnx") is None
+    encoder_file.write_bytes(b"another encoder, written over the one the head was fit on")
+    assert "another encoder" in why_not_current(head, encoder_file)
+    assert TunedSafetyModel.load_current(head, encoder_file) is None
+
+    stale = TunedSafetyModel(model.weights[:, 1:], 0.4)  # fit on one cue flag fewer than the rules give now
+    head, encoder_file = shipped_pair_files(tmp_path, stale)
+    assert "cue flags" in why_not_current(head, encoder_file)
+    assert TunedSafetyModel.load_current(head, encoder_file) is None
 
 
 def test_features_are_the_scaled_line_vector_and_the_cue_flags_one_line_per_call() -> None:
@@ -111,10 +129,41 @@ def test_a_tuned_model_paired_beside_another_fit_is_left_out(tmp_path: Path) -> 
     from rehearsal.safety import SAFETY_WEIGHTS, SafetyModel
 
     logistic = SafetyModel.load(SAFETY_WEIGHTS)
-    encoder_file = tmp_path / "enc.onnx"
-    encoder_file.write_bytes(b"not read here")
-    TunedSafetyModel(head_on_axis_zero(Category.self_harm), 0.4, encoder_file, "0123456789abcdef").save(
-        tmp_path / "h.npz"
-    )
-    assert TunedSafetyModel.load_current(tmp_path / "h.npz", encoder_file, partner=logistic) is None
-    assert TunedSafetyModel.load_current(tmp_path / "h.npz", encoder_file) is not None
+    model = TunedSafetyModel(head_on_axis_zero(Category.self_harm), 0.4, Path(), "0123456789abcdef")
+    head, encoder_file = shipped_pair_files(tmp_path, model)
+    assert "another fit" in why_not_current(head, encoder_file, partner=logistic)
+    assert TunedSafetyModel.load_current(head, encoder_file, partner=logistic) is None
+    assert TunedSafetyModel.load_current(head, encoder_file) is not None
+
+
+def test_the_pair_threshold_is_the_lowest_within_both_budgets_on_the_mean() -> None:
+    """Ten crisis lines, twenty budgeted safe lines, forty everyday lines, no rule firing: the mean
+    of the two members' scores decides, and each budget binds where the numbers say."""
+    from rehearsal.safety import dev_threshold, pair_threshold
+
+    crisis = np.array([True] * 10 + [False] * 60)
+    budget = np.array([False] * 10 + [True] * 20 + [False] * 40)
+    everyday = np.array([False] * 30 + [True] * 40)
+    ruled = np.zeros(70, dtype=bool)
+    # crisis lines score 0.9, 0.85 .. 0.45 on the mean (seven at 0.6 or more); one budgeted safe line 0.62, one 0.40; everyday 0.55 on two lines
+    mean = np.zeros(70)
+    mean[:10] = np.linspace(0.9, 0.45, 10)
+    mean[10], mean[11] = 0.62, 0.40
+    mean[30], mean[31] = 0.55, 0.55
+    logistic, tuned = mean * 1.5 - 0.2, mean * 0.5 + 0.2  # averaging back to `mean`
+    threshold, recall, false_alarm, everyday_rate = pair_threshold(logistic, tuned, ruled, crisis, budget, everyday)
+    # 5 % of 20 budgeted lines allows one (0.62); 3 % of 40 everyday lines allows one, so 0.55 (two) is
+    # over it, and the tightest budget costing at most 0.01 recall against 4 % (also one line) is 3 %
+    assert threshold == pytest.approx(0.56)
+    assert recall == pytest.approx(0.7) and false_alarm == pytest.approx(0.05) and everyday_rate == 0.0
+    assert dev_threshold(mean, ruled, crisis, budget, everyday) == pytest.approx((threshold, recall, false_alarm, 0.0))
+    ruled[12] = ruled[13] = True  # two safe lines the rules pause use up the 5 % budget and more
+    assert pair_threshold(logistic, tuned, ruled, crisis, budget, everyday)[0] == pytest.approx(0.99)
+
+
+def test_eval_names_the_layer_it_measured(capsys: pytest.CaptureFixture[str]) -> None:
+    from rehearsal.cli import main
+
+    assert main(["safety", "--eval", "--sets", "test-4"]) == 0
+    layer = LearnedLayer.shipped()
+    assert layer is not None and layer.describe() in capsys.readouterr().out

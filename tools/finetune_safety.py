@@ -51,7 +51,7 @@ from minilm_tuning import (  # before rag and rehearsal: it puts the project roo
 from torch import nn
 
 from rag.embeddings import MODEL_FILE, MiniLMEncoder, _locate
-from rehearsal.cli_safety import HARD_TWINS, format_pair, load_split, pair_with_shipped
+from rehearsal.cli_safety import HARD_TWINS, format_pair, load_split, pair_beside
 from rehearsal.exemplars import all_exemplars, split
 from rehearsal.safety import (
     SAFETY_WEIGHTS,
@@ -67,6 +67,7 @@ from rehearsal.safety import (
     in_safety_dev,
     normalise,
 )
+from rehearsal.tagger import line_encoder_digest
 
 OUTPUTS = 1 + len(Category)
 
@@ -119,10 +120,13 @@ def main() -> None:
         help="no training: pair the tuned model already in --out and --weights beside the logistic fit",
     )
     args = parser.parse_args()
+    if (args.out == TUNED_SAFETY_ENCODER) != (args.weights == TUNED_SAFETY_WEIGHTS):
+        parser.error("--out and --weights go together: a head is read only over the encoder it was fit on")
     torch.set_num_threads(args.threads)
     if args.pair_only:
-        tuned = TunedSafetyModel.load(args.weights, args.out)
-        print(f"{format_pair(pair_with_shipped(tuned, args.weights, args.logistic))} -> {args.weights}")
+        tuned = pair_beside(TunedSafetyModel.load(args.weights, args.out), args.logistic)
+        tuned.save(args.weights)
+        print(f"{format_pair(tuned)} -> {args.weights}")
         return
 
     source = _locate(*MODEL_FILE)
@@ -183,14 +187,19 @@ def main() -> None:
     model.load_state_dict(best_state)
     print(f"kept epoch {best_epoch}")
 
-    write_int8(model.bert.encoder_weights(), args.out)
+    # both files replace the old pair only at the end, the encoder first: a head left beside an
+    # encoder it was not fit over is refused by its digest, and the screen falls back to the rules
+    # and the logistic model
+    new_encoder, new_weights = args.out.with_suffix(".new.onnx"), args.weights.with_suffix(".new.npz")
+    write_int8(model.bert.encoder_weights(), new_encoder)
+    texts = [line.text for line in dev[:64]]
     print(
-        f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB), "
-        f"min cosine with the float model {parity(model.bert, tokens, args.out, [line.text for line in dev[:64]]):.5f}"
+        f"wrote the encoder ({new_encoder.stat().st_size / 1e6:.1f} MB), "
+        f"min cosine with the float model {parity(model.bert, tokens, new_encoder, texts):.5f}"
     )
     head = np.hstack([model.head.weight.detach().numpy(), model.head.bias.detach().numpy()[:, None]])
-    screen = TunedSafetyModel(head, 0.5, args.out)
-    encoder = MiniLMEncoder(model_path=args.out, threads=TUNED_SAFETY_THREADS)
+    screen = TunedSafetyModel(head, 0.5, new_encoder, encoder_digest=line_encoder_digest(new_encoder))
+    encoder = MiniLMEncoder(model_path=new_encoder, threads=TUNED_SAFETY_THREADS)
     features = screen.features(encoder, [line.text for line in fit]).astype(np.float64)
     float_logits = predict(model, fit, logits=True).astype(np.float64)
     screen.weights = match_float_head(head, features, float_logits).astype(np.float32)
@@ -202,7 +211,11 @@ def main() -> None:
         f"false alarms {false_alarm:.3f}, everyday {everyday:.3f}"
     )
     print(f"pairing it beside the logistic fit in {args.logistic} (its out-of-fold scores on the dev share) ...")
-    print(f"{format_pair(pair_with_shipped(screen, args.weights, args.logistic))} -> {args.weights}")
+    paired = pair_beside(screen, args.logistic)
+    paired.save(new_weights)
+    new_encoder.replace(args.out)
+    new_weights.replace(args.weights)
+    print(f"{format_pair(paired)} -> {args.out}, {args.weights}")
 
 
 if __name__ == "__main__":

@@ -179,8 +179,11 @@ def match_float_head(
 
 
 def parity(bert: Bert, tokens: Tokens, onnx_path: Path, texts: list[str]) -> float:
-    """Lowest cosine between this model's sentence vectors and those the app computes from `onnx_path`."""
-    theirs = torch.tensor(MiniLMEncoder(model_path=onnx_path).encode(texts))
+    """Lowest cosine between this model's sentence vectors and those the app computes from
+    `onnx_path`, one line per call as the app encodes a user's line (an int8 graph quantises
+    activations per call, so a batch would give other numbers)."""
+    app = MiniLMEncoder(model_path=onnx_path)
+    theirs = torch.tensor(np.vstack([app.encode([text]) for text in texts]))
     ids, mask = tokens(texts)
     with torch.no_grad():
         ours = mean_pool(bert(ids, mask), mask)

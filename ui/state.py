@@ -71,6 +71,7 @@ class ModelLoader:
             self.future.set_result(get_model(self.settings))
         except BaseException as exc:  # shown on the page, never raised in the thread
             self.future.set_exception(exc)
+        warm_crisis_screen()
 
     @property
     def ready(self) -> bool:
@@ -93,6 +94,18 @@ class ModelLoader:
         if self.error is not None:
             return f"{self.settings.model} failed to start: {self.error}"
         return f"{self.settings.model} ready"
+
+
+def warm_crisis_screen() -> None:
+    """Load the crisis screen's learned layer (two encoders, ~2 s) once the model is up, so the
+    first line of the first session is not kept waiting. A failure here is left for that line's
+    own screening to report."""
+    try:
+        from rehearsal.safety import LearnedLayer
+
+        LearnedLayer.shipped()
+    except Exception:  # reported where the screen is used
+        pass
 
 
 @st.cache_resource(show_spinner=False)
