@@ -20,7 +20,6 @@ from rehearsal.safety import (
     TUNED_SAFETY_WEIGHTS,
     Category,
     CrisisDetector,
-    LearnedLayer,
     SafetyModel,
     TunedSafetyModel,
     in_safety_dev,
@@ -165,9 +164,16 @@ def train_and_pair() -> tuple[SafetyModel, TunedSafetyModel | None]:
             tuned = pair(
                 TunedSafetyModel.load(TUNED_SAFETY_WEIGHTS, TUNED_SAFETY_ENCODER), model, model.oof, model.ruled, lines
             )
-    model.save(SAFETY_WEIGHTS)
+    # written under new names and swapped in, the logistic fit first: a crash can leave the old
+    # pair, or the new fit beside a head paired with the old one (which is then left out), never
+    # a half-written file
+    fresh = SAFETY_WEIGHTS.with_suffix(".new.npz")
+    model.save(fresh)
     if tuned is not None:
-        tuned.save(TUNED_SAFETY_WEIGHTS)
+        tuned.save(TUNED_SAFETY_WEIGHTS.with_suffix(".new.npz"))
+    fresh.replace(SAFETY_WEIGHTS)
+    if tuned is not None:
+        TUNED_SAFETY_WEIGHTS.with_suffix(".new.npz").replace(TUNED_SAFETY_WEIGHTS)
     return model, tuned
 
 
@@ -208,9 +214,8 @@ def cmd_safety(args: argparse.Namespace) -> int:
             print(json.dumps({"id": row.get("id"), "crisis": check.crisis, "category": check.category}))
         return 0
     print(f"$ rehearse safety --eval{_review_flags(args)}\n")
-    layer = LearnedLayer.shipped() if not args.second_opinion else None
-    if layer is not None:
-        print(f"{layer.describe()}\n")
+    layer = detector.learned_layer()
+    print(f"{layer.describe() if layer is not None else 'no learned layer: the cue rules alone'}\n")
     for pattern, title in SPLITS.items():
         if pattern not in args.sets:
             continue

@@ -11,8 +11,10 @@ the line was part of the role-play and carry on.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import threading
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -26,6 +28,8 @@ from rehearsal.errors import RehearsalError
 
 if TYPE_CHECKING:
     from rehearsal.tagger import Encoder
+
+log = logging.getLogger(__name__)  # file names and reasons only, never a user's line
 
 
 class Category(StrEnum):
@@ -429,6 +433,10 @@ class CrisisDetector:
         self._layer = layer
         self.second_opinion = second_opinion
 
+    def learned_layer(self) -> LearnedLayer | None:
+        """The learned layer this detector screens with (loading it if need be); None: rules alone."""
+        return self._learned()
+
     def _learned(self) -> LearnedLayer | None:
         if not self.use_model:
             return None
@@ -752,7 +760,10 @@ def why_not_current(path: Path, encoder_path: Path, partner: SafetyModel | None 
         return f"{path} is missing"
     if not encoder_path.exists():
         return f"{encoder_path} is missing"
-    model = TunedSafetyModel.load(path, encoder_path)
+    try:
+        model = TunedSafetyModel.load(path, encoder_path)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:  # truncated, or another format
+        return f"{path} cannot be read ({type(exc).__name__}: {exc})"
     if model.encoder_digest != line_encoder_digest(encoder_path):
         return f"{path} was fit over another encoder than {encoder_path}"
     if model.weights.shape[1] != 384 + cue_count() + 1:
@@ -803,6 +814,9 @@ class LearnedLayer:
         members: list[tuple[SafetyModel | TunedSafetyModel, Encoder]] = [(logistic, _packaged_encoder())]
         tuned = TunedSafetyModel.load_current(partner=logistic)
         if tuned is None:
+            if TUNED_SAFETY_WEIGHTS.exists():  # shipped but not readable: say so, and screen without it
+                reason = why_not_current(TUNED_SAFETY_WEIGHTS, TUNED_SAFETY_ENCODER, logistic)
+                log.warning("crisis screen: the fine-tuned model is left out (%s)", reason)
             return cls(members, logistic.threshold)
         return cls([*members, (tuned, tuned.encoder())], tuned.threshold)
 

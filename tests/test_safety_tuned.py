@@ -136,29 +136,67 @@ def test_a_tuned_model_paired_beside_another_fit_is_left_out(tmp_path: Path) -> 
     assert TunedSafetyModel.load_current(head, encoder_file) is not None
 
 
-def test_the_pair_threshold_is_the_lowest_within_both_budgets_on_the_mean() -> None:
-    """Ten crisis lines, twenty budgeted safe lines, forty everyday lines, no rule firing: the mean
-    of the two members' scores decides, and each budget binds where the numbers say."""
+CRISIS_MEANS = np.linspace(0.9, 0.45, 10)  # ten crisis lines: 0.9, 0.85 .. 0.45
+
+
+def dev_lines(budgeted_safe: list[float], everyday: list[float]) -> tuple[np.ndarray, ...]:
+    """(mean scores, rules' verdicts, crisis, budget, everyday) for ten crisis lines, twenty
+    budgeted safe lines and a hundred everyday lines, all zero but the scores given."""
+    mean = np.zeros(130)
+    mean[:10] = CRISIS_MEANS
+    mean[10 : 10 + len(budgeted_safe)] = budgeted_safe
+    mean[30 : 30 + len(everyday)] = everyday
+    index = np.arange(130)
+    return mean, np.zeros(130, dtype=bool), index < 10, (index >= 10) & (index < 30), index >= 30
+
+
+def test_the_pair_threshold_is_set_on_the_mean_of_its_members() -> None:
     from rehearsal.safety import dev_threshold, pair_threshold
 
-    crisis = np.array([True] * 10 + [False] * 60)
-    budget = np.array([False] * 10 + [True] * 20 + [False] * 40)
-    everyday = np.array([False] * 30 + [True] * 40)
-    ruled = np.zeros(70, dtype=bool)
-    # crisis lines score 0.9, 0.85 .. 0.45 on the mean (seven at 0.6 or more); one budgeted safe line 0.62, one 0.40; everyday 0.55 on two lines
-    mean = np.zeros(70)
-    mean[:10] = np.linspace(0.9, 0.45, 10)
-    mean[10], mean[11] = 0.62, 0.40
-    mean[30], mean[31] = 0.55, 0.55
+    mean, ruled, crisis, budget, everyday = dev_lines([0.62, 0.58], [])
     logistic, tuned = mean * 1.5 - 0.2, mean * 0.5 + 0.2  # averaging back to `mean`
-    threshold, recall, false_alarm, everyday_rate = pair_threshold(logistic, tuned, ruled, crisis, budget, everyday)
-    # 5 % of 20 budgeted lines allows one (0.62); 3 % of 40 everyday lines allows one, so 0.55 (two) is
-    # over it, and the tightest budget costing at most 0.01 recall against 4 % (also one line) is 3 %
-    assert threshold == pytest.approx(0.56)
-    assert recall == pytest.approx(0.7) and false_alarm == pytest.approx(0.05) and everyday_rate == 0.0
-    assert dev_threshold(mean, ruled, crisis, budget, everyday) == pytest.approx((threshold, recall, false_alarm, 0.0))
+    # 5 % of twenty budgeted safe lines is one: 0.62 may fire, 0.58 may not
+    expected = (0.59, 0.7, 0.05, 0.0)
+    assert pair_threshold(logistic, tuned, ruled, crisis, budget, everyday) == pytest.approx(expected)
+    assert dev_threshold(mean, ruled, crisis, budget, everyday) == pytest.approx(expected)
     ruled[12] = ruled[13] = True  # two safe lines the rules pause use up the 5 % budget and more
-    assert pair_threshold(logistic, tuned, ruled, crisis, budget, everyday)[0] == pytest.approx(0.99)
+    assert dev_threshold(mean, ruled, crisis, budget, everyday)[0] == pytest.approx(0.99)
+
+
+def test_the_everyday_budget_is_the_tightest_that_costs_little_recall_on_the_dev_share() -> None:
+    from rehearsal.safety import dev_threshold
+
+    # 3 and 3.5 % of a hundred everyday lines allow three pauses, 4 % four
+    mean, ruled, crisis, budget, everyday = dev_lines([], [0.8, 0.79, 0.78, 0.52])
+    # at 3 % the fourth everyday line (0.52) stops the threshold at 0.53, catching eight crisis
+    # lines of ten; 4 % lets it go to the bottom and catch all ten: worth the looser budget
+    assert dev_threshold(mean, ruled, crisis, budget, everyday) == pytest.approx((0.01, 1.0, 0.0, 0.04))
+    mean, ruled, crisis, budget, everyday = dev_lines([], [0.8, 0.79, 0.78, 0.40])
+    # below every crisis line, the fourth costs no recall at 3 %: the tightest budget stands
+    assert dev_threshold(mean, ruled, crisis, budget, everyday) == pytest.approx((0.41, 1.0, 0.0, 0.03))
+
+
+def test_an_unreadable_head_is_left_out_with_its_reason(tmp_path: Path) -> None:
+    model = TunedSafetyModel(head_on_axis_zero(Category.self_harm), 0.4)
+    head, encoder_file = shipped_pair_files(tmp_path, model)
+    head.write_bytes(head.read_bytes()[:100])  # cut short, as by a crash mid-write
+    assert "cannot be read" in why_not_current(head, encoder_file)
+    assert TunedSafetyModel.load_current(head, encoder_file) is None
+    np.savez_compressed(head, weights=model.weights, threshold=np.float32(0.4))  # a format without the digests
+    assert "cannot be read" in why_not_current(head, encoder_file)
+
+
+def test_the_app_warm_up_never_raises_and_caches_no_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rehearsal import safety
+    from ui.state import warm_crisis_screen
+
+    def broken() -> None:
+        raise OSError("encoder file unreadable")
+
+    monkeypatch.setattr(safety.LearnedLayer, "_load_shipped", classmethod(lambda cls: broken()))
+    monkeypatch.setattr(safety, "_SHIPPED", {})
+    warm_crisis_screen()
+    assert safety._SHIPPED == {}, "a failed load must be tried again by the first screened line"
 
 
 def test_eval_names_the_layer_it_measured(capsys: pytest.CaptureFixture[str]) -> None:

@@ -66,6 +66,7 @@ from rehearsal.safety import (
     dev_threshold,
     in_safety_dev,
     normalise,
+    why_not_current,
 )
 from rehearsal.tagger import line_encoder_digest
 
@@ -120,10 +121,13 @@ def main() -> None:
         help="no training: pair the tuned model already in --out and --weights beside the logistic fit",
     )
     args = parser.parse_args()
-    if (args.out == TUNED_SAFETY_ENCODER) != (args.weights == TUNED_SAFETY_WEIGHTS):
+    if (args.out.resolve() == TUNED_SAFETY_ENCODER) != (args.weights.resolve() == TUNED_SAFETY_WEIGHTS):
         parser.error("--out and --weights go together: a head is read only over the encoder it was fit on")
     torch.set_num_threads(args.threads)
     if args.pair_only:
+        reason = why_not_current(args.weights, args.out)
+        if reason:
+            parser.error(f"cannot pair: {reason}")
         tuned = pair_beside(TunedSafetyModel.load(args.weights, args.out), args.logistic)
         tuned.save(args.weights)
         print(f"{format_pair(tuned)} -> {args.weights}")
@@ -211,10 +215,14 @@ def main() -> None:
         f"false alarms {false_alarm:.3f}, everyday {everyday:.3f}"
     )
     print(f"pairing it beside the logistic fit in {args.logistic} (its out-of-fold scores on the dev share) ...")
-    paired = pair_beside(screen, args.logistic)
-    paired.save(new_weights)
-    new_encoder.replace(args.out)
-    new_weights.replace(args.weights)
+    try:
+        paired = pair_beside(screen, args.logistic)
+        paired.save(new_weights)
+        new_encoder.replace(args.out)
+        new_weights.replace(args.weights)
+    finally:  # after a failure, no half-made pair is left beside the shipped one
+        new_encoder.unlink(missing_ok=True)
+        new_weights.unlink(missing_ok=True)
     print(f"{format_pair(paired)} -> {args.out}, {args.weights}")
 
 

@@ -8,6 +8,7 @@ it must. Settings chosen in the app are kept in the user's data folder (`app-set
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from concurrent.futures import Future
@@ -104,8 +105,8 @@ def warm_crisis_screen() -> None:
         from rehearsal.safety import LearnedLayer
 
         LearnedLayer.shipped()
-    except Exception:  # reported where the screen is used
-        pass
+    except Exception:  # raised again, and shown, where the first line is screened
+        logging.getLogger(__name__).exception("crisis screen: warming up failed")
 
 
 @st.cache_resource(show_spinner=False)
