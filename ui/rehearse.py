@@ -24,6 +24,7 @@ REVIEW_PAGE = "ui/review.py"
 
 def intro(scenario: Scenario, settings: Settings) -> None:
     """Before the conversation: the situation, mode, difficulty, optional rating, start."""
+    state.crisis_screen_warming()
     st.title(scenario.title)
     st.caption(describe_area(scenario))
     st.markdown(f"**The situation.** {scenario.situation}")

@@ -72,7 +72,6 @@ class ModelLoader:
             self.future.set_result(get_model(self.settings))
         except BaseException as exc:  # shown on the page, never raised in the thread
             self.future.set_exception(exc)
-        warm_crisis_screen()
 
     @property
     def ready(self) -> bool:
@@ -97,10 +96,19 @@ class ModelLoader:
         return f"{self.settings.model} ready"
 
 
+@st.cache_resource(show_spinner=False)
+def crisis_screen_warming() -> threading.Thread:
+    """Start loading the crisis screen's learned layer in the background, once per process.
+    Called when a scenario is opened: the first line typed is not kept waiting, and the app's
+    first paint does not share the CPU with it."""
+    thread = threading.Thread(target=warm_crisis_screen, name="crisis-screen-loader", daemon=True)
+    thread.start()
+    return thread
+
+
 def warm_crisis_screen() -> None:
-    """Load the crisis screen's learned layer (two encoders, ~2 s) once the model is up, so the
-    first line of the first session is not kept waiting. A failure here is left for that line's
-    own screening to report."""
+    """Load the crisis screen's learned layer (two encoders, ~2 s). A failure here is logged and
+    left for the first screened line to report."""
     try:
         from rehearsal.safety import LearnedLayer
 
