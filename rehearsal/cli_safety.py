@@ -26,8 +26,8 @@ from rehearsal.safety import (
     logistic_digest,
     logistic_out_of_fold,
     pair_threshold,
+    read_current,
     train_safety_model,
-    why_not_current,
 )
 
 SAFETY_DATA = Path(__file__).resolve().parent / "data" / "safety"
@@ -151,29 +151,20 @@ def train_and_pair() -> tuple[SafetyModel, TunedSafetyModel | None]:
     lines = training_lines()
     rows, everyday, budgeted = lines
     model = train_safety_model(shared_encoder(), rows, [e.text for e in everyday], budgeted=budgeted)
-    tuned = None
-    if TUNED_SAFETY_WEIGHTS.exists():
-        reason = why_not_current(TUNED_SAFETY_WEIGHTS, TUNED_SAFETY_ENCODER)
-        if reason:
-            print(
-                f"warning: the fine-tuned model is left out ({reason}); make finetune-safety remakes it",
-                file=sys.stderr,
-            )
-        else:
-            assert model.oof is not None and model.ruled is not None
-            tuned = pair(
-                TunedSafetyModel.load(TUNED_SAFETY_WEIGHTS, TUNED_SAFETY_ENCODER), model, model.oof, model.ruled, lines
-            )
+    staged: list[tuple[SafetyModel | TunedSafetyModel, Path]] = [(model, SAFETY_WEIGHTS)]
+    tuned, reason = read_current(TUNED_SAFETY_WEIGHTS, TUNED_SAFETY_ENCODER)
+    if tuned is not None:
+        assert model.oof is not None and model.ruled is not None
+        staged.append((pair(tuned, model, model.oof, model.ruled, lines), TUNED_SAFETY_WEIGHTS))
+    elif TUNED_SAFETY_WEIGHTS.exists():
+        print(f"warning: the fine-tuned model is left out ({reason}); make finetune-safety remakes it", file=sys.stderr)
     # written under new names and swapped in, the logistic fit first: a crash can leave the old
     # pair, or the new fit beside a head paired with the old one (which is then left out), never
     # a half-written file
-    fresh = SAFETY_WEIGHTS.with_suffix(".new.npz")
-    model.save(fresh)
-    if tuned is not None:
-        tuned.save(TUNED_SAFETY_WEIGHTS.with_suffix(".new.npz"))
-    fresh.replace(SAFETY_WEIGHTS)
-    if tuned is not None:
-        TUNED_SAFETY_WEIGHTS.with_suffix(".new.npz").replace(TUNED_SAFETY_WEIGHTS)
+    for saved, path in staged:
+        saved.save(path.with_suffix(".new.npz"))
+    for _, path in staged:
+        path.with_suffix(".new.npz").replace(path)
     return model, tuned
 
 

@@ -54,10 +54,15 @@ def all_exemplars() -> list[Example]:
     return sorted(rows, key=lambda ex: ex.id)
 
 
+def hash_fraction(key: str) -> float:
+    """A fixed number in [0, 1) for `key`, from its sha256: how the project draws fixed shares
+    (the test split, dev shares) that never change as files grow."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") / 2**32
+
+
 def is_test(example_id: str) -> bool:
     """True for the fixed test split (about a quarter of ids, chosen by hash)."""
-    digest = hashlib.sha256(example_id.encode()).digest()
-    return int.from_bytes(digest[:4], "big") / 2**32 < TEST_SHARE
+    return hash_fraction(example_id) < TEST_SHARE
 
 
 def split(examples: list[Example]) -> tuple[list[Example], list[Example]]:

@@ -435,9 +435,6 @@ class CrisisDetector:
 
     def learned_layer(self) -> LearnedLayer | None:
         """The learned layer this detector screens with (loading it if need be); None: rules alone."""
-        return self._learned()
-
-    def _learned(self) -> LearnedLayer | None:
         if not self.use_model:
             return None
         if self._layer is None:
@@ -460,7 +457,7 @@ class CrisisDetector:
         ruled = self.check_rules(text)
         if ruled.crisis:
             return ruled
-        learned = self._learned()
+        learned = self.learned_layer()
         if learned is None:
             return ruled
         probs = learned.scores(text)
@@ -743,34 +740,39 @@ class TunedSafetyModel(_LinearHead):
     def load_current(
         cls, path: Path | None = None, encoder_path: Path | None = None, partner: SafetyModel | None = None
     ) -> TunedSafetyModel | None:
-        """The tuned model (default: the shipped one), or None when `why_not_current` finds a reason."""
-        path, encoder_path = path or TUNED_SAFETY_WEIGHTS, encoder_path or TUNED_SAFETY_ENCODER
-        if why_not_current(path, encoder_path, partner):
-            return None
-        return cls.load(path, encoder_path)
+        """The tuned model (default: the shipped one), or None when `read_current` finds a reason."""
+        return read_current(path, encoder_path, partner)[0]
 
 
-def why_not_current(path: Path, encoder_path: Path, partner: SafetyModel | None = None) -> str:
-    """Why the tuned model in `path` cannot be read ("" when it can): a file is missing, its head
-    was fit over another encoder file or another set of cue flags, or (given `partner`) its
-    threshold was set beside another fit of the logistic model."""
+def read_current(
+    path: Path | None = None, encoder_path: Path | None = None, partner: SafetyModel | None = None
+) -> tuple[TunedSafetyModel | None, str]:
+    """(the tuned model in `path`, "") when it can be read, else (None, why not): a file is
+    missing or cannot be read, its head was fit over another encoder file or another set of cue
+    flags, or (given `partner`) its threshold was set beside another fit of the logistic model."""
     from rehearsal.tagger import line_encoder_digest
 
+    path, encoder_path = path or TUNED_SAFETY_WEIGHTS, encoder_path or TUNED_SAFETY_ENCODER
     if not path.exists():
-        return f"{path} is missing"
+        return None, f"{path} is missing"
     if not encoder_path.exists():
-        return f"{encoder_path} is missing"
+        return None, f"{encoder_path} is missing"
     try:
         model = TunedSafetyModel.load(path, encoder_path)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:  # truncated, or another format
-        return f"{path} cannot be read ({type(exc).__name__}: {exc})"
+        return None, f"{path} cannot be read ({type(exc).__name__}: {exc})"
     if model.encoder_digest != line_encoder_digest(encoder_path):
-        return f"{path} was fit over another encoder than {encoder_path}"
+        return None, f"{path} was fit over another encoder than {encoder_path}"
     if model.weights.shape[1] != 384 + cue_count() + 1:
-        return f"{path} was fit on {model.weights.shape[1] - 385} cue flags; the rules now give {cue_count()}"
+        return None, f"{path} was fit on {model.weights.shape[1] - 385} cue flags; the rules now give {cue_count()}"
     if partner is not None and model.partner != logistic_digest(partner):
-        return f"{path} was paired beside another fit of the logistic model"
-    return ""
+        return None, f"{path} was paired beside another fit of the logistic model"
+    return model, ""
+
+
+def why_not_current(path: Path, encoder_path: Path, partner: SafetyModel | None = None) -> str:
+    """Why the tuned model in `path` cannot be read ("" when it can); see `read_current`."""
+    return read_current(path, encoder_path, partner)[1]
 
 
 def _packaged_encoder() -> Encoder:
@@ -812,10 +814,9 @@ class LearnedLayer:
             return None
         logistic = SafetyModel.load(SAFETY_WEIGHTS)
         members: list[tuple[SafetyModel | TunedSafetyModel, Encoder]] = [(logistic, _packaged_encoder())]
-        tuned = TunedSafetyModel.load_current(partner=logistic)
+        tuned, reason = read_current(partner=logistic)
         if tuned is None:
             if TUNED_SAFETY_WEIGHTS.exists():  # shipped but not readable: say so, and screen without it
-                reason = why_not_current(TUNED_SAFETY_WEIGHTS, TUNED_SAFETY_ENCODER, logistic)
                 log.warning("crisis screen: the fine-tuned model is left out (%s)", reason)
             return cls(members, logistic.threshold)
         return cls([*members, (tuned, tuned.encoder())], tuned.threshold)
@@ -837,7 +838,9 @@ _SHIPPED_LOCK = threading.Lock()
 def in_safety_dev(key: str, share: float = 0.15) -> bool:
     """Whether a tuning line (by id; an everyday exemplar by its id) is in the dev share the
     fine-tuned model is not trained on and the pair's threshold is set on."""
-    return int(hashlib.sha256(("safety-dev:" + key).encode()).hexdigest()[:8], 16) / 2**32 < share
+    from rehearsal.exemplars import hash_fraction
+
+    return hash_fraction("safety-dev:" + key) < share
 
 
 def dev_threshold(
@@ -846,14 +849,38 @@ def dev_threshold(
     """(threshold, recall, false alarms, everyday false alarms) for `scores` on lines they were not
     fit on, by the logistic model's own budgets: at most 5 % of the safe lines marked in `budget`
     paused, and the tightest everyday budget that costs little recall (`pick_everyday_budget`)."""
+    _, threshold, recall, false_alarm, everyday_rate = chosen_budget(
+        budget_table(scores, ruled, crisis, budget, everyday)
+    )
+    return threshold, recall, false_alarm, everyday_rate
+
+
+def budget_table(
+    scores: np.ndarray,
+    ruled: np.ndarray,
+    crisis: np.ndarray,
+    budget: np.ndarray,
+    everyday: np.ndarray,
+    max_false_alarm: float = 0.05,
+    everyday_budgets: Sequence[float] = EVERYDAY_BUDGETS,
+) -> list[tuple[float, float, float, float, float]]:
+    """(everyday budget, threshold, recall, false alarms, everyday false alarms) for each candidate
+    everyday budget, loosest last: `pick_threshold` under `max_false_alarm` on the lines marked in
+    `budget` and that budget on the `everyday` lines."""
     table = []
-    for limit in EVERYDAY_BUDGETS:
-        threshold, recall, false_alarm = pick_threshold(scores, ruled, crisis, budget, 0.05, (everyday, limit))
+    for limit in everyday_budgets:
+        threshold, recall, false_alarm = pick_threshold(
+            scores, ruled, crisis, budget, max_false_alarm, (everyday, limit)
+        )
         rate = float(((scores >= threshold) | ruled)[everyday].mean()) if everyday.any() else 0.0
         table.append((limit, threshold, recall, false_alarm, rate))
+    return table
+
+
+def chosen_budget(table: list[tuple[float, float, float, float, float]]) -> tuple[float, float, float, float, float]:
+    """The row of `budget_table` that `pick_everyday_budget` chooses."""
     chosen = pick_everyday_budget(table)
-    _, threshold, recall, false_alarm, everyday_rate = next(row for row in table if row[0] == chosen)
-    return threshold, recall, false_alarm, everyday_rate
+    return next(row for row in table if row[0] == chosen)
 
 
 def pair_threshold(
@@ -884,16 +911,17 @@ def _with_neighbours(
 
 def _training_matrix(
     encoder: Encoder, rows: list[dict[str, Any]], everyday: Sequence[str]
-) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray, np.ndarray]:
-    """(rows with the everyday lines appended as safe, base features, mean vectors at the saved
-    anchors' precision, targets: 'crisis' then one column per category)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For the rows with the everyday lines appended as safe: (base features, mean vectors at the
+    saved anchors' precision, targets: 'crisis' then one column per category, the rules' verdicts)."""
     rows = [*rows, *({"text": t, "crisis": False, "category": None} for t in everyday)]
     x, means = base_features(encoder, [r["text"] for r in rows])
     means = _quantise(means).astype(np.float32) / 127  # the precision the saved anchors will have
     y = np.array(
         [[float(r["crisis"]), *(float(r["category"] == c.value) for c in Category)] for r in rows], dtype=np.float64
     )
-    return rows, x, means, y
+    ruled = np.array([CrisisDetector(use_model=False).check_rules(r["text"]).crisis for r in rows])
+    return x, means, y, ruled
 
 
 def _out_of_fold(
@@ -918,9 +946,8 @@ def logistic_out_of_fold(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(out-of-fold 'crisis' scores, the rules' verdicts) over the labelled rows, then the everyday
     lines, exactly as `train_safety_model` computes them, without the final fit."""
-    rows, x, means, y = _training_matrix(encoder, rows, everyday)
-    ruled = np.array([CrisisDetector(use_model=False).check_rules(r["text"]).crisis for r in rows])
-    return _out_of_fold(x, means, y, len(rows) - len(everyday), l2), ruled
+    x, means, y, ruled = _training_matrix(encoder, rows, everyday)
+    return _out_of_fold(x, means, y, len(rows), l2), ruled
 
 
 def train_safety_model(
@@ -941,23 +968,16 @@ def train_safety_model(
     from rehearsal.tagger import fit_logistic
 
     labelled = len(rows)
-    rows, x, means, y = _training_matrix(encoder, rows, everyday)
+    x, means, y, ruled = _training_matrix(encoder, rows, everyday)
     crisis = y[:, 0] == 1
-    index = np.arange(len(rows))
+    index = np.arange(len(y))
     oof = _out_of_fold(x, means, y, labelled, l2)
-    ruled = np.array([CrisisDetector(use_model=False).check_rules(r["text"]).crisis for r in rows])
-    counted = np.zeros(len(rows), dtype=bool)
+    counted = np.zeros(len(y), dtype=bool)
     counted[:labelled] = True if budgeted is None else np.asarray(budgeted, dtype=bool)
     ordinary = index >= labelled
     budget = ~crisis & counted
-    # (everyday budget, threshold, recall, false alarms, everyday false alarms) per candidate
-    table: list[tuple[float, float, float, float, float]] = []
-    for limit in everyday_budgets:
-        threshold, recall, false_alarm = pick_threshold(oof, ruled, crisis, budget, max_false_alarm, (ordinary, limit))
-        everyday_rate = float(((oof >= threshold) | ruled)[ordinary].mean()) if ordinary.any() else 0.0
-        table.append((limit, threshold, recall, false_alarm, everyday_rate))
-    everyday_budget = pick_everyday_budget(table)
-    _, threshold, recall, false_alarm, everyday_false_alarm = next(row for row in table if row[0] == everyday_budget)
+    table = budget_table(oof, ruled, crisis, budget, ordinary, max_false_alarm, everyday_budgets)
+    everyday_budget, threshold, recall, false_alarm, everyday_false_alarm = chosen_budget(table)
     anchors = index[:labelled]
     weights = fit_logistic(_with_neighbours(x, means, index, anchors, crisis).astype(np.float64), y, l2)
     return SafetyModel(

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
 import random
 import time
 from pathlib import Path
@@ -49,7 +48,7 @@ from minilm_tuning import (  # before rag and rehearsal: it puts the project roo
 from torch import nn
 
 from rag.embeddings import MODEL_FILE, MiniLMEncoder, _locate, shared_encoder
-from rehearsal.exemplars import all_exemplars, split
+from rehearsal.exemplars import all_exemplars, hash_fraction, split
 from rehearsal.tagger import (
     LINE_ENCODER_PATH,
     TUNED_SCALE,
@@ -124,7 +123,7 @@ def main() -> None:
     )
 
     def in_dev(example_id: str) -> bool:
-        return int(hashlib.sha256(("dev:" + example_id).encode()).hexdigest()[:8], 16) / 2**32 < args.dev_share
+        return hash_fraction("dev:" + example_id) < args.dev_share
 
     fit = [e for e in train_split if not in_dev(e.id)]
     dev = [e for e in train_split if in_dev(e.id)]

@@ -66,7 +66,7 @@ from rehearsal.safety import (
     dev_threshold,
     in_safety_dev,
     normalise,
-    why_not_current,
+    read_current,
 )
 from rehearsal.tagger import line_encoder_digest
 
@@ -125,10 +125,10 @@ def main() -> None:
         parser.error("--out and --weights go together: a head is read only over the encoder it was fit on")
     torch.set_num_threads(args.threads)
     if args.pair_only:
-        reason = why_not_current(args.weights, args.out)
-        if reason:
+        current, reason = read_current(args.weights, args.out)
+        if current is None:
             parser.error(f"cannot pair: {reason}")
-        tuned = pair_beside(TunedSafetyModel.load(args.weights, args.out), args.logistic)
+        tuned = pair_beside(current, args.logistic)
         tuned.save(args.weights)
         print(f"{format_pair(tuned)} -> {args.weights}")
         return
