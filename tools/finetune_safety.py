@@ -41,10 +41,10 @@ from minilm_tuning import (  # before rag and rehearsal: it puts the project roo
     Bert,
     Tokens,
     add_training_arguments,
+    checked_parity,
     match_float_head,
     mean_pool,
     optimiser,
-    parity,
     read_onnx,
     trainable_bert,
 )
@@ -197,9 +197,13 @@ def main() -> None:
     new_encoder, new_weights = args.out.with_suffix(".new.onnx"), args.weights.with_suffix(".new.npz")
     write_int8(model.bert.encoder_weights(), new_encoder)
     texts = [line.text for line in dev[:64]]
+    try:
+        cosine = checked_parity(model.bert, tokens, new_encoder, texts)
+    except SystemExit:
+        new_encoder.unlink(missing_ok=True)
+        raise
     print(
-        f"wrote the encoder ({new_encoder.stat().st_size / 1e6:.1f} MB), "
-        f"min cosine with the float model {parity(model.bert, tokens, new_encoder, texts):.5f}"
+        f"wrote the encoder ({new_encoder.stat().st_size / 1e6:.1f} MB), min cosine with the float model {cosine:.5f}"
     )
     head = np.hstack([model.head.weight.detach().numpy(), model.head.bias.detach().numpy()[:, None]])
     screen = TunedSafetyModel(head, 0.5, new_encoder, encoder_digest=line_encoder_digest(new_encoder))

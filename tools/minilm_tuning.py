@@ -178,6 +178,23 @@ def match_float_head(
     return np.asarray(head + delta)
 
 
+MIN_PARITY = 0.95
+"""A written encoder whose vectors fall below this cosine with the trained model's is refused:
+the head would be matched to vectors that no longer mean what it was trained on. Written
+encoders have given 0.96-0.99."""
+
+
+def checked_parity(bert: Bert, tokens: Tokens, onnx_path: Path, texts: list[str]) -> float:
+    """`parity`, or SystemExit naming the file when it is below `MIN_PARITY`."""
+    value = parity(bert, tokens, onnx_path, texts)
+    if value < MIN_PARITY:
+        raise SystemExit(
+            f"refused: {onnx_path.name} gives a lowest cosine of {value:.5f} with the trained model "
+            f"(at least {MIN_PARITY} is needed); nothing was replaced"
+        )
+    return value
+
+
 def parity(bert: Bert, tokens: Tokens, onnx_path: Path, texts: list[str]) -> float:
     """Lowest cosine between this model's sentence vectors and those the app computes from
     `onnx_path`, one line per call as the app encodes a user's line (an int8 graph quantises
