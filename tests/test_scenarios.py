@@ -95,6 +95,39 @@ def test_broken_file_does_not_stop_the_others(tmp_path: Path) -> None:
         library.get("broken")
 
 
+BROKEN_TEXTS = [
+    REFERENCE.replace("  age: 46", "  age: forty-six"),
+    REFERENCE.replace("\n  name: Dana", "\n    name: Dana"),
+    REFERENCE.replace("dispute_stage: renegotiation", "dispute_stage: renegotiation\nmoood: angry"),
+    "id: broken\ntitle: [unclosed\n",
+    "- a list\n- not a mapping\n",
+    "",
+]
+
+
+def test_libyaml_and_the_python_parser_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The library is read with libyaml when PyYAML has it; the pure-Python parser must give the same
+    scenarios and point at the same fields and lines, since either may be the one installed."""
+    import yaml
+
+    from rehearsal import scenarios
+
+    assert scenarios._SAFE_LOADER is yaml.CSafeLoader  # PyYAML's wheels carry libyaml
+
+    def outcomes() -> list[object]:
+        found: list[object] = [load_scenario(path).model_dump() for path in FILES]
+        for text in BROKEN_TEXTS:
+            with pytest.raises(ScenarioError) as info:
+                parse_scenario(text, "broken.yaml", expected_id="boss-extra-shifts")
+            # libyaml words its syntax errors its own way; the line must still be the same
+            found.append([(p.field, p.line) if p.field == "(yaml)" else p.render("x") for p in info.value.problems])
+        return found
+
+    fast = outcomes()
+    monkeypatch.setattr(scenarios, "_SAFE_LOADER", yaml.SafeLoader)
+    assert outcomes() == fast
+
+
 @pytest.fixture(scope="module")
 def tagger_signal():  # type: ignore[no-untyped-def]
     from rehearsal.mood import Reading, reading_from_labels
