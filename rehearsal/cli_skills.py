@@ -24,7 +24,7 @@ from rehearsal.evaluate import (
 )
 from rehearsal.exemplars import all_exemplars, split
 from rehearsal.settings import PROJECT_ROOT, Settings
-from rehearsal.tagger import WEIGHTS_PATH, load_tagger, train_default
+from rehearsal.tagger import WEIGHTS_PATH, describe, load_tagger, train_default
 from rehearsal.taxonomy import LABELS
 
 
@@ -47,6 +47,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     flags = f" --external {args.external}" if args.external else ""
     flags += " --no-external" if args.no_external else ""
     print(f"$ rehearse eval{flags}\n")
+    print(f"{describe(tagger)}\n")
     print(format_scores("Own test split (never fit on)", evaluate(tagger, test), len(test)))
     for name, title in FRESH_SETS.items():  # shipped with the package: a missing one is an error
         fresh = load_fresh(fresh_path(name))

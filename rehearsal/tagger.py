@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import logging
 import re
 import zlib
 from collections.abc import Sequence
@@ -32,6 +33,8 @@ import numpy as np
 from rag.embeddings import DIMENSIONS
 from rehearsal.exemplars import Example, all_exemplars, fingerprint, split
 from rehearsal.taxonomy import CUES, LABELS
+
+log = logging.getLogger(__name__)  # file names and reasons only, never a user's line
 
 _WH = re.compile(r"^\W*(what|how|which|where|when|who|tell me|talk me|walk me|help me)\b", re.IGNORECASE)
 # spoken openers that come before the real start of a sentence ("Okay. So, what happened?")
@@ -262,10 +265,13 @@ class SkillTagger:
 
     CONTEXTS_KEPT = 64
 
-    def __init__(self, encoder: Encoder, model: TaggerModel, line_encoder: Encoder | None = None):
+    def __init__(
+        self, encoder: Encoder, model: TaggerModel, line_encoder: Encoder | None = None, why_fallback: str = ""
+    ):
         if model.kind == "tuned" and line_encoder is None:
             raise ValueError("a tuned tagger model needs its line encoder")
         self.encoder, self.model, self.line_encoder = encoder, model, line_encoder
+        self.why_fallback = why_fallback  # why the shipped model was not used, when it was not
         self._contexts: dict[str, np.ndarray] = {}
 
     def remember(self, context: str) -> None:
@@ -359,14 +365,15 @@ def line_encoder_digest(path: Path = LINE_ENCODER_PATH) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "none"
 
 
-def expected_fingerprint(kind: str, trained_on: list[Example] | None = None) -> str:
+def expected_fingerprint(kind: str, trained_on: list[Example] | None = None, encoder: Path = LINE_ENCODER_PATH) -> str:
     """What a model of `kind` must carry to match the exemplars (and features or encoder) as they are.
 
     A trainer passes the lines it actually read (`trained_on`): exemplar files added while it ran
-    must leave its model stale, not stamped as current."""
+    must leave its model stale, not stamped as current. It also passes the encoder file it wrote
+    (`encoder`) when that file is moved into place only after the model is saved."""
     data = fingerprint(split(all_exemplars())[0] if trained_on is None else trained_on)
     if kind == "tuned":
-        return f"{data}-tuned-e{line_encoder_digest()}"
+        return f"{data}-tuned-e{line_encoder_digest(encoder)}"
     return f"{data}-f{feature_signature()}"
 
 
@@ -375,9 +382,27 @@ def load_tagger(encoder: Encoder | None = None, path: Path = WEIGHTS_PATH) -> Sk
     from rag.embeddings import shared_encoder
 
     encoder = encoder or shared_encoder()
-    if path.exists():
+    if not path.exists():
+        why = f"{path.name} is missing"
+    else:
         model = TaggerModel.load(path)
         if model.fingerprint == expected_fingerprint(model.kind):
             line_encoder = shared_encoder(LINE_ENCODER_PATH, LINE_ENCODER_THREADS) if model.kind == "tuned" else None
             return SkillTagger(encoder, model, line_encoder)
-    return SkillTagger(encoder, train_default(encoder))
+        why = (
+            f"{path.name} was made for other exemplars or another "
+            + (f"{LINE_ENCODER_PATH.name}" if model.kind == "tuned" else "feature set")
+            + " (retrain with `make finetune`)"
+        )
+    log.warning("skill tagger: %s; training a stand-in model in memory", why)
+    return SkillTagger(encoder, train_default(encoder), why_fallback=why)
+
+
+def describe(tagger: SkillTagger) -> str:
+    """One line on which model a tagger runs, for tables measured with it."""
+    if tagger.model.kind == "tuned":
+        return f"tagger: fine-tuned line encoder ({LINE_ENCODER_PATH.name}) and linear layer"
+    kind = "logistic regressions over the untuned embeddings, trained in memory"
+    return f"tagger: {kind}" + (
+        f" (the shipped model was not used: {tagger.why_fallback})" if tagger.why_fallback else ""
+    )

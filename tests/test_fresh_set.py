@@ -63,6 +63,8 @@ def test_eval_prints_the_fresh_table_after_the_test_split() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+    # the tables say which model made them: a stale shipped model falls back to a weaker stand-in
+    assert "\ntagger: fine-tuned line encoder (tagger-encoder.onnx) and linear layer\n" in result.stdout
     header = f"{FRESH_TITLE} — {len(load_fresh())} lines"
     assert header in result.stdout
     assert result.stdout.index("Own test split") < result.stdout.index(header)

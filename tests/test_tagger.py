@@ -15,6 +15,7 @@ from rehearsal.tagger import (
     WEIGHTS_PATH,
     SkillTagger,
     TaggerModel,
+    describe,
     expected_fingerprint,
     line_encoder_digest,
     load_tagger,
@@ -64,6 +65,13 @@ def test_stale_tuned_model_falls_back_to_the_full_model(tmp_path, monkeypatch: p
     monkeypatch.setattr(tagger_module, "train_default", lambda encoder: full)
     fallback = load_tagger(path=tmp_path / "tagger.npz")
     assert fallback.model is full and fallback.line_encoder is None
+    assert describe(fallback) == (
+        "tagger: logistic regressions over the untuned embeddings, trained in memory (the shipped model was not "
+        "used: tagger.npz was made for other exemplars or another tagger-encoder.onnx (retrain with `make finetune`))"
+    )
+    assert describe(load_tagger(path=tmp_path / "missing.npz")).endswith(
+        "(the shipped model was not used: missing.npz is missing)"
+    )
     with pytest.raises(ValueError, match="line encoder"):
         SkillTagger(fallback.encoder, stale)
 
@@ -71,6 +79,15 @@ def test_stale_tuned_model_falls_back_to_the_full_model(tmp_path, monkeypatch: p
 def test_a_fingerprint_names_its_kind() -> None:
     assert expected_fingerprint("tuned") != expected_fingerprint("full")
     assert expected_fingerprint("tuned").endswith(line_encoder_digest())
+
+
+def test_a_model_can_be_stamped_for_an_encoder_file_not_yet_in_place(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The retraining tool saves the head before it moves the new encoder into place."""
+    written = tmp_path / "tagger-encoder.new.onnx"
+    written.write_bytes(LINE_ENCODER_PATH.read_bytes() + b"other weights")
+    stamp = expected_fingerprint("tuned", encoder=written)
+    assert stamp != expected_fingerprint("tuned")
+    assert stamp.endswith(line_encoder_digest(written))
 
 
 def test_a_model_is_stamped_with_the_lines_it_was_trained_on() -> None:

@@ -253,7 +253,9 @@ def main() -> None:
         before, head = gap(head), match_float_head(head, features, float_logits)
         print(f"head matched to the float model's logits: mean squared gap {before:.4f} -> {gap(head):.4f}")
         fingerprint = (
-            expected_fingerprint("tuned", train_split) if args.out == LINE_ENCODER_PATH else "not the shipped encoder"
+            expected_fingerprint("tuned", train_split, encoder=new_encoder)
+            if args.out.resolve() == LINE_ENCODER_PATH
+            else "not the shipped encoder"
         )
         TaggerModel(head.astype(np.float32), thresholds.astype(np.float32), fingerprint, "tuned").save(new_weights)
         new_encoder.replace(args.out)
