@@ -16,15 +16,10 @@ The shipped sentence encoder (all-MiniLM-L6-v2, int8 ONNX) is general purpose: i
    that, over the int8 encoder's vectors of the training split, it gives the logits the float
    model gave (no label is read in this step; thresholds stay as the dev share chose them).
 
-With `--soup K`, K copies are trained side by side from the same starting weights, each reading
-the lines in its own order, and their weights are averaged after every epoch (a uniform "model
-soup", Wortsman et al., ICML 2022): the averaged model is what the dev share scores and what is
-written, so it costs K times the training and nothing at run time.
-
 Training needs PyTorch, which the app does not: `make finetune` installs the `train` extra and
 writes `rehearsal/data/tagger-encoder.onnx` and `rehearsal/data/tagger.npz`.
 
-    .venv/bin/python tools/finetune_encoder.py [--epochs 7] [--refit] [--soup 3] [--out FILE.onnx --weights FILE.npz]
+    .venv/bin/python tools/finetune_encoder.py [--epochs 7] [--refit] [--out FILE.onnx --weights FILE.npz]
 """
 
 from __future__ import annotations
@@ -115,15 +110,11 @@ def main() -> None:
         action="store_true",
         help="after the dev run, retrain on the whole training split for the epochs it chose",
     )
-    parser.add_argument(
-        "--soup",
-        type=int,
-        default=1,
-        help="train this many copies that differ only in the order of the lines, and keep their weights' mean",
-    )
     parser.add_argument("--out", type=Path, default=LINE_ENCODER_PATH, help="the tuned encoder (ONNX)")
     parser.add_argument("--weights", type=Path, default=WEIGHTS_PATH, help="the tagger model (head and thresholds)")
     args = parser.parse_args()
+    if (args.out.resolve() == LINE_ENCODER_PATH) != (args.weights.resolve() == WEIGHTS_PATH):
+        parser.error("--out and --weights go together: the app reads a head only beside the encoder it was fit on")
     torch.set_num_threads(args.threads)  # seeds are set where randomness is used (make_model, fine_tune)
 
     source = _locate(*MODEL_FILE)
@@ -163,57 +154,38 @@ def main() -> None:
         model.train()
         return torch.cat(out).numpy()
 
-    def soup(members: list[Tagger]) -> Tagger:
-        """One model whose every weight is the members' mean (a uniform model soup)."""
-        if len(members) == 1:
-            return members[0]
-        states = [member.state_dict() for member in members]
-        mixed = make_model()
-        mixed.load_state_dict({key: sum(state[key] for state in states) / len(states) for key in states[0]})
-        return mixed
-
     def fine_tune(rows: list, epochs: int, keep_best_on_dev: bool) -> tuple[Tagger, int]:  # type: ignore[type-arg]
-        """Train on `rows` for `epochs`; with `keep_best_on_dev`, keep the epoch that scores best on the dev share.
-
-        With `--soup K`, K members start from the same weights (the same head), see the lines in
-        K different orders, and are averaged weight by weight after every epoch; the average is
-        what is scored and kept.
-        """
-        members = [make_model() for _ in range(args.soup)]
-        adams = [optimiser(member.bert, member.head, args.lr) for member in members]
-        orders = [random.Random(args.seed + k) for k in range(args.soup)]  # member 0 is the plain run
+        """Train on `rows` for `epochs`; with `keep_best_on_dev`, keep the epoch that scores best on the dev share."""
+        random.seed(args.seed)
+        model = make_model()
+        adam = optimiser(model.bert, model.head, args.lr)
         y = torch.tensor([[float(label in e.labels) for label in LABELS] for e in rows])
         positives = y.sum(0)
         loss_fn = nn.BCEWithLogitsLoss(pos_weight=((len(rows) - positives) / positives.clamp(min=1)).sqrt())
         best, best_state, best_epoch = -1.0, None, epochs
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
+            order = list(range(len(rows)))
+            random.shuffle(order)
             total = 0.0
-            for member, adam, shuffler in zip(members, adams, orders, strict=True):
-                order = list(range(len(rows)))
-                shuffler.shuffle(order)
-                for i in range(0, len(order), args.batch):
-                    idx = order[i : i + args.batch]
-                    batch = [rows[j] for j in idx]
-                    logits = member(
-                        tokens([e.text for e in batch]), torch.stack([context_of[e.context] for e in batch])
-                    )
-                    loss = loss_fn(logits, y[idx])
-                    adam.zero_grad()
-                    loss.backward()
-                    adam.step()
-                    total += float(loss.detach()) * len(idx)
+            for i in range(0, len(order), args.batch):
+                idx = order[i : i + args.batch]
+                batch = [rows[j] for j in idx]
+                logits = model(tokens([e.text for e in batch]), torch.stack([context_of[e.context] for e in batch]))
+                loss = loss_fn(logits, y[idx])
+                adam.zero_grad()
+                loss.backward()
+                adam.step()
+                total += float(loss.detach()) * len(idx)
             took = time.perf_counter() - start
-            loss_text = f"loss {total / (len(rows) * len(members)):.4f}"
             if not keep_best_on_dev:
-                print(f"epoch {epoch}: {loss_text} ({took:.0f} s)")
+                print(f"epoch {epoch}: loss {total / len(rows):.4f} ({took:.0f} s)")
                 continue
-            macro = float(f1s(predict(soup(members), dev), y_dev, np.full(len(LABELS), 0.5)).mean())
-            print(f"epoch {epoch}: {loss_text}, dev macro-F1 {macro:.3f} ({took:.0f} s)")
+            macro = float(f1s(predict(model, dev), y_dev, np.full(len(LABELS), 0.5)).mean())
+            print(f"epoch {epoch}: loss {total / len(rows):.4f}, dev macro-F1 {macro:.3f} ({took:.0f} s)")
             if macro > best:
                 best, best_epoch = macro, epoch
-                best_state = copy.deepcopy(soup(members).state_dict())
-        model = soup(members)
+                best_state = copy.deepcopy(model.state_dict())
         if best_state is not None:
             model.load_state_dict(best_state)
             print(f"kept epoch {best_epoch} (dev macro-F1 {best:.3f})")

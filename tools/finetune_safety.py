@@ -195,36 +195,32 @@ def main() -> None:
     # encoder it was not fit over is refused by its digest, and the screen falls back to the rules
     # and the logistic model
     new_encoder, new_weights = args.out.with_suffix(".new.onnx"), args.weights.with_suffix(".new.npz")
-    write_int8(model.bert.encoder_weights(), new_encoder)
-    texts = [line.text for line in dev[:64]]
-    try:
-        cosine = checked_parity(model.bert, tokens, new_encoder, texts)
-    except SystemExit:
-        new_encoder.unlink(missing_ok=True)
-        raise
-    print(
-        f"wrote the encoder ({new_encoder.stat().st_size / 1e6:.1f} MB), min cosine with the float model {cosine:.5f}"
-    )
-    head = np.hstack([model.head.weight.detach().numpy(), model.head.bias.detach().numpy()[:, None]])
-    screen = TunedSafetyModel(head, 0.5, new_encoder, encoder_digest=line_encoder_digest(new_encoder))
-    encoder = MiniLMEncoder(model_path=new_encoder, threads=TUNED_SAFETY_THREADS)
-    features = screen.features(encoder, [line.text for line in fit]).astype(np.float64)
-    float_logits = predict(model, fit, logits=True).astype(np.float64)
-    screen.weights = match_float_head(head, features, float_logits).astype(np.float32)
-    threshold, recall, false_alarm, everyday = alone_on_dev(
-        screen.scores(screen.features(encoder, [line.text for line in dev]))[:, 0], dev
-    )
-    print(
-        f"alone, through the int8 encoder: threshold {threshold:.2f}, dev recall {recall:.3f}, "
-        f"false alarms {false_alarm:.3f}, everyday {everyday:.3f}"
-    )
-    print(f"pairing it beside the logistic fit in {args.logistic} (its out-of-fold scores on the dev share) ...")
-    try:
+    try:  # after a failure or a refusal, no half-made pair is left beside the shipped one
+        write_int8(model.bert.encoder_weights(), new_encoder)
+        cosine = checked_parity(model.bert, tokens, new_encoder, [line.text for line in dev[:64]])
+        print(
+            f"wrote the encoder ({new_encoder.stat().st_size / 1e6:.1f} MB), "
+            f"min cosine with the float model {cosine:.5f}"
+        )
+        head = np.hstack([model.head.weight.detach().numpy(), model.head.bias.detach().numpy()[:, None]])
+        screen = TunedSafetyModel(head, 0.5, new_encoder, encoder_digest=line_encoder_digest(new_encoder))
+        encoder = MiniLMEncoder(model_path=new_encoder, threads=TUNED_SAFETY_THREADS)
+        features = screen.features(encoder, [line.text for line in fit]).astype(np.float64)
+        float_logits = predict(model, fit, logits=True).astype(np.float64)
+        screen.weights = match_float_head(head, features, float_logits).astype(np.float32)
+        threshold, recall, false_alarm, everyday = alone_on_dev(
+            screen.scores(screen.features(encoder, [line.text for line in dev]))[:, 0], dev
+        )
+        print(
+            f"alone, through the int8 encoder: threshold {threshold:.2f}, dev recall {recall:.3f}, "
+            f"false alarms {false_alarm:.3f}, everyday {everyday:.3f}"
+        )
+        print(f"pairing it beside the logistic fit in {args.logistic} (its out-of-fold scores on the dev share) ...")
         paired = pair_beside(screen, args.logistic)
         paired.save(new_weights)
         new_encoder.replace(args.out)
         new_weights.replace(args.weights)
-    finally:  # after a failure, no half-made pair is left beside the shipped one
+    finally:
         new_encoder.unlink(missing_ok=True)
         new_weights.unlink(missing_ok=True)
     print(f"{format_pair(paired)} -> {args.out}, {args.weights}")
