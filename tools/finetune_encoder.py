@@ -44,6 +44,7 @@ from minilm_tuning import (  # before rag and rehearsal: it puts the project roo
     optimiser,
     parity,
     read_onnx,
+    staged,
     trainable_bert,
 )
 from torch import nn
@@ -203,8 +204,7 @@ def main() -> None:
         model, _ = fine_tune(train_split, epochs, keep_best_on_dev=False)
     head = np.hstack([model.head.weight.detach().numpy(), model.head.bias.detach().numpy()[:, None]])
     # both files replace the shipped pair only at the end: a failure or a refusal leaves the tagger as it was
-    new_encoder, new_weights = args.out.with_suffix(".new.onnx"), args.weights.with_suffix(".new.npz")
-    try:
+    with staged(args.out, args.weights) as (new_encoder, new_weights):
         write_int8(model.bert.encoder_weights(), new_encoder)
         cosine = checked_parity(model.bert, tokens, new_encoder, [e.text for e in dev[:64]])
         print(
@@ -230,11 +230,6 @@ def main() -> None:
             else "not the shipped encoder"
         )
         TaggerModel(head.astype(np.float32), thresholds.astype(np.float32), fingerprint, "tuned").save(new_weights)
-        new_encoder.replace(args.out)
-        new_weights.replace(args.weights)
-    finally:
-        new_encoder.unlink(missing_ok=True)
-        new_weights.unlink(missing_ok=True)
     print(f"wrote {args.out} and {args.weights}")
 
 

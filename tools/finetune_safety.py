@@ -46,6 +46,7 @@ from minilm_tuning import (  # before rag and rehearsal: it puts the project roo
     mean_pool,
     optimiser,
     read_onnx,
+    staged,
     trainable_bert,
 )
 from torch import nn
@@ -191,11 +192,8 @@ def main() -> None:
     model.load_state_dict(best_state)
     print(f"kept epoch {best_epoch}")
 
-    # both files replace the old pair only at the end, the encoder first: a head left beside an
-    # encoder it was not fit over is refused by its digest, and the screen falls back to the rules
-    # and the logistic model
-    new_encoder, new_weights = args.out.with_suffix(".new.onnx"), args.weights.with_suffix(".new.npz")
-    try:  # after a failure or a refusal, no half-made pair is left beside the shipped one
+    # both files replace the shipped pair only at the end: a failure or a refusal leaves the screen as it was
+    with staged(args.out, args.weights) as (new_encoder, new_weights):
         write_int8(model.bert.encoder_weights(), new_encoder)
         cosine = checked_parity(model.bert, tokens, new_encoder, [line.text for line in dev[:64]])
         print(
@@ -218,11 +216,6 @@ def main() -> None:
         print(f"pairing it beside the logistic fit in {args.logistic} (its out-of-fold scores on the dev share) ...")
         paired = pair_beside(screen, args.logistic)
         paired.save(new_weights)
-        new_encoder.replace(args.out)
-        new_weights.replace(args.weights)
-    finally:
-        new_encoder.unlink(missing_ok=True)
-        new_weights.unlink(missing_ok=True)
     print(f"{format_pair(paired)} -> {args.out}, {args.weights}")
 
 
