@@ -13,6 +13,7 @@ import numpy as np
 
 from rag.embeddings import shared_encoder
 from rehearsal.exemplars import Example, all_exemplars, split
+from rehearsal.files import staged
 from rehearsal.safety import (
     RECALL_SLACK,
     SAFETY_WEIGHTS,
@@ -151,20 +152,18 @@ def train_and_pair() -> tuple[SafetyModel, TunedSafetyModel | None]:
     lines = training_lines()
     rows, everyday, budgeted = lines
     model = train_safety_model(shared_encoder(), rows, [e.text for e in everyday], budgeted=budgeted)
-    staged: list[tuple[SafetyModel | TunedSafetyModel, Path]] = [(model, SAFETY_WEIGHTS)]
+    to_save: list[tuple[SafetyModel | TunedSafetyModel, Path]] = [(model, SAFETY_WEIGHTS)]
     tuned, reason = read_current(TUNED_SAFETY_WEIGHTS, TUNED_SAFETY_ENCODER)
     if tuned is not None:
         assert model.oof is not None and model.ruled is not None
-        staged.append((pair(tuned, model, model.oof, model.ruled, lines), TUNED_SAFETY_WEIGHTS))
+        to_save.append((pair(tuned, model, model.oof, model.ruled, lines), TUNED_SAFETY_WEIGHTS))
     elif TUNED_SAFETY_WEIGHTS.exists():
         print(f"warning: the fine-tuned model is left out ({reason}); make finetune-safety remakes it", file=sys.stderr)
-    # written under new names and swapped in, the logistic fit first: a crash can leave the old
-    # pair, or the new fit beside a head paired with the old one (which is then left out), never
-    # a half-written file
-    for saved, path in staged:
-        saved.save(path.with_suffix(".new.npz"))
-    for _, path in staged:
-        path.with_suffix(".new.npz").replace(path)
+    # the logistic fit first: a crash can leave the old pair, or the new fit beside a head paired
+    # with the old one (which is then left out), never a half-written file
+    with staged(*(path for _, path in to_save)) as written:
+        for (saved, _), path in zip(to_save, written, strict=True):
+            saved.save(path)
     return model, tuned
 
 

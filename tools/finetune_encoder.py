@@ -44,13 +44,13 @@ from minilm_tuning import (  # before rag and rehearsal: it puts the project roo
     optimiser,
     parity,
     read_onnx,
-    staged,
     trainable_bert,
 )
 from torch import nn
 
 from rag.embeddings import MODEL_FILE, MiniLMEncoder, _locate, shared_encoder
 from rehearsal.exemplars import all_exemplars, hash_fraction, split
+from rehearsal.files import staged
 from rehearsal.tagger import (
     LINE_ENCODER_PATH,
     TUNED_SCALE,

@@ -46,7 +46,6 @@ from minilm_tuning import (  # before rag and rehearsal: it puts the project roo
     mean_pool,
     optimiser,
     read_onnx,
-    staged,
     trainable_bert,
 )
 from torch import nn
@@ -54,6 +53,7 @@ from torch import nn
 from rag.embeddings import MODEL_FILE, MiniLMEncoder, _locate
 from rehearsal.cli_safety import HARD_TWINS, format_pair, load_split, pair_beside
 from rehearsal.exemplars import all_exemplars, split
+from rehearsal.files import staged
 from rehearsal.safety import (
     SAFETY_WEIGHTS,
     TUNED_SAFETY_ENCODER,

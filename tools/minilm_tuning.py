@@ -15,9 +15,7 @@ Needs PyTorch (the `train` extra), which the app itself never imports.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -178,23 +176,6 @@ def match_float_head(
     residual = float_logits - x @ head.T
     delta = np.linalg.solve(x.T @ x + ridge * len(x) * np.eye(x.shape[1]), x.T @ residual).T
     return np.asarray(head + delta)
-
-
-@contextlib.contextmanager
-def staged(encoder: Path, weights: Path) -> Iterator[tuple[Path, Path]]:
-    """New names for a tool's two output files, moved over `encoder` and then `weights` only when
-    the block finishes; whatever was written is removed when it does not (a failure, a refusal).
-
-    The encoder goes first: a head left beside an encoder it was not fit over is refused by its
-    digest or stamp, and the app falls back instead of reading the pair wrong."""
-    new_encoder, new_weights = encoder.with_suffix(".new.onnx"), weights.with_suffix(".new.npz")
-    try:
-        yield new_encoder, new_weights
-        new_encoder.replace(encoder)
-        new_weights.replace(weights)
-    finally:
-        new_encoder.unlink(missing_ok=True)
-        new_weights.unlink(missing_ok=True)
 
 
 MIN_PARITY = 0.95
