@@ -736,13 +736,6 @@ class TunedSafetyModel(_LinearHead):
             *map(float, data["dev"]),
         )
 
-    @classmethod
-    def load_current(
-        cls, path: Path | None = None, encoder_path: Path | None = None, partner: SafetyModel | None = None
-    ) -> TunedSafetyModel | None:
-        """The tuned model (default: the shipped one), or None when `read_current` finds a reason."""
-        return read_current(path, encoder_path, partner)[0]
-
 
 def read_current(
     path: Path | None = None, encoder_path: Path | None = None, partner: SafetyModel | None = None
@@ -768,11 +761,6 @@ def read_current(
     if partner is not None and model.partner != logistic_digest(partner):
         return None, f"{path} was paired beside another fit of the logistic model"
     return model, ""
-
-
-def why_not_current(path: Path, encoder_path: Path, partner: SafetyModel | None = None) -> str:
-    """Why the tuned model in `path` cannot be read ("" when it can); see `read_current`."""
-    return read_current(path, encoder_path, partner)[1]
 
 
 def _packaged_encoder() -> Encoder:

@@ -349,7 +349,7 @@ def test_training_end_to_end_writes_a_model_that_catches_what_the_rules_miss(
     import rehearsal.cli_safety as cli_safety
     from rag.embeddings import shared_encoder
     from rehearsal.exemplars import all_exemplars
-    from rehearsal.safety import SafetyModel, TunedSafetyModel
+    from rehearsal.safety import SafetyModel, read_current
 
     real_split = cli_safety.load_split
     # a tenth of the tuning lines; the list of hard twins (kept out of the first budget) stays whole
@@ -360,7 +360,7 @@ def test_training_end_to_end_writes_a_model_that_catches_what_the_rules_miss(
     weights, paired = tmp_path / "safety.npz", tmp_path / "safety-tuned.npz"
     monkeypatch.setattr(cli_safety, "SAFETY_WEIGHTS", weights)
     monkeypatch.setattr(cli_safety, "TUNED_SAFETY_WEIGHTS", paired)
-    shipped_tuned = TunedSafetyModel.load_current()
+    shipped_tuned = read_current()[0]
     if shipped_tuned is not None:  # the shipped fine-tuned model, re-paired beside this fit in tmp_path
         shipped_tuned.save(paired)
     assert main(["safety", "--train"]) == 0
@@ -368,7 +368,7 @@ def test_training_end_to_end_writes_a_model_that_catches_what_the_rules_miss(
     assert f"-> {weights}" in out and out.count("<- chosen") == 1
     if shipped_tuned is not None:
         assert f"-> {paired}" in out
-        again = TunedSafetyModel.load_current(paired, partner=SafetyModel.load(weights))
+        again = read_current(paired, partner=SafetyModel.load(weights))[0]
         assert again is not None and 0 < again.threshold < 1 and again.dev_recall > 0
 
     model = SafetyModel.load(weights)

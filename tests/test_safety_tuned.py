@@ -17,7 +17,7 @@ from rehearsal.safety import (
     cue_count,
     cue_features,
     normalise,
-    why_not_current,
+    read_current,
 )
 
 
@@ -57,7 +57,7 @@ def shipped_pair_files(tmp_path: Path, model: TunedSafetyModel) -> tuple[Path, P
 def test_the_tuned_model_round_trips_and_a_stale_one_is_refused(tmp_path: Path) -> None:
     model = TunedSafetyModel(head_on_axis_zero(Category.being_harmed), 0.4, Path(), "abc", "", 0.97, 0.04, 0.03)
     head, encoder_file = shipped_pair_files(tmp_path, model)
-    again = TunedSafetyModel.load_current(head, encoder_file)
+    again = read_current(head, encoder_file)[0]
     assert again is not None and again.threshold == pytest.approx(0.4)
     assert np.array_equal(again.weights, model.weights) and again.encoder_path == encoder_file
     assert (again.partner, again.encoder_digest) == ("abc", model.encoder_digest)
@@ -65,16 +65,16 @@ def test_the_tuned_model_round_trips_and_a_stale_one_is_refused(tmp_path: Path) 
         (0.97, 0.04, 0.03)
     )
 
-    assert "missing" in why_not_current(head, tmp_path / "missing.onnx")
-    assert TunedSafetyModel.load_current(head, tmp_path / "missing.onnx") is None
+    assert "missing" in read_current(head, tmp_path / "missing.onnx")[1]
+    assert read_current(head, tmp_path / "missing.onnx")[0] is None
     encoder_file.write_bytes(b"another encoder, written over the one the head was fit on")
-    assert "another encoder" in why_not_current(head, encoder_file)
-    assert TunedSafetyModel.load_current(head, encoder_file) is None
+    assert "another encoder" in read_current(head, encoder_file)[1]
+    assert read_current(head, encoder_file)[0] is None
 
     stale = TunedSafetyModel(model.weights[:, 1:], 0.4)  # fit on one cue flag fewer than the rules give now
     head, encoder_file = shipped_pair_files(tmp_path, stale)
-    assert "cue flags" in why_not_current(head, encoder_file)
-    assert TunedSafetyModel.load_current(head, encoder_file) is None
+    assert "cue flags" in read_current(head, encoder_file)[1]
+    assert read_current(head, encoder_file)[0] is None
 
 
 def test_features_are_the_scaled_line_vector_and_the_cue_flags_one_line_per_call() -> None:
@@ -131,9 +131,9 @@ def test_a_tuned_model_paired_beside_another_fit_is_left_out(tmp_path: Path) -> 
     logistic = SafetyModel.load(SAFETY_WEIGHTS)
     model = TunedSafetyModel(head_on_axis_zero(Category.self_harm), 0.4, Path(), "0123456789abcdef")
     head, encoder_file = shipped_pair_files(tmp_path, model)
-    assert "another fit" in why_not_current(head, encoder_file, partner=logistic)
-    assert TunedSafetyModel.load_current(head, encoder_file, partner=logistic) is None
-    assert TunedSafetyModel.load_current(head, encoder_file) is not None
+    assert "another fit" in read_current(head, encoder_file, partner=logistic)[1]
+    assert read_current(head, encoder_file, partner=logistic)[0] is None
+    assert read_current(head, encoder_file)[0] is not None
 
 
 CRISIS_MEANS = np.linspace(0.9, 0.45, 10)  # ten crisis lines: 0.9, 0.85 .. 0.45
@@ -180,10 +180,10 @@ def test_an_unreadable_head_is_left_out_with_its_reason(tmp_path: Path) -> None:
     model = TunedSafetyModel(head_on_axis_zero(Category.self_harm), 0.4)
     head, encoder_file = shipped_pair_files(tmp_path, model)
     head.write_bytes(head.read_bytes()[:100])  # cut short, as by a crash mid-write
-    assert "cannot be read" in why_not_current(head, encoder_file)
-    assert TunedSafetyModel.load_current(head, encoder_file) is None
+    assert "cannot be read" in read_current(head, encoder_file)[1]
+    assert read_current(head, encoder_file)[0] is None
     np.savez_compressed(head, weights=model.weights, threshold=np.float32(0.4))  # a format without the digests
-    assert "cannot be read" in why_not_current(head, encoder_file)
+    assert "cannot be read" in read_current(head, encoder_file)[1]
 
 
 def test_the_app_warm_up_never_raises_and_caches_no_failure(monkeypatch: pytest.MonkeyPatch) -> None:
