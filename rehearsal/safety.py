@@ -25,6 +25,7 @@ import numpy as np
 import yaml
 
 from rehearsal.errors import RehearsalError
+from rehearsal.exemplars import hash_fraction
 
 if TYPE_CHECKING:
     from rehearsal.tagger import Encoder
@@ -826,8 +827,6 @@ _SHIPPED_LOCK = threading.Lock()
 def in_safety_dev(key: str, share: float = 0.15) -> bool:
     """Whether a tuning line (by id; an everyday exemplar by its id) is in the dev share the
     fine-tuned model is not trained on and the pair's threshold is set on."""
-    from rehearsal.exemplars import hash_fraction
-
     return hash_fraction("safety-dev:" + key) < share
 
 

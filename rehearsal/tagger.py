@@ -391,7 +391,7 @@ def load_tagger(encoder: Encoder | None = None, path: Path = WEIGHTS_PATH) -> Sk
             return SkillTagger(encoder, model, line_encoder)
         why = (
             f"{path.name} was made for other exemplars or another "
-            + (f"{LINE_ENCODER_PATH.name}" if model.kind == "tuned" else "feature set")
+            + (LINE_ENCODER_PATH.name if model.kind == "tuned" else "feature set")
             + " (retrain with `make finetune`)"
         )
     log.warning("skill tagger: %s; training a stand-in model in memory", why)
