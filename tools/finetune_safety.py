@@ -130,7 +130,8 @@ def main() -> None:
         if current is None:
             parser.error(f"cannot pair: {reason}")
         tuned = pair_beside(current, args.logistic)
-        tuned.save(args.weights)
+        with staged(args.weights) as (new_weights,):
+            tuned.save(new_weights)
         print(f"{format_pair(tuned)} -> {args.weights}")
         return
 
