@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,17 @@ def test_rehearse_streams_replies_moves_the_meter_and_gives_cited_feedback(app: 
     assert "Reflection" in feedback or "Validation" in feedback, feedback
     assert any("-background[" in m.value for m in app.markdown), "the evidence is highlighted in the line"
     assert any(e.label.startswith("Card: ") for e in app.expander)
+
+
+def test_feedback_says_when_the_stand_in_tagger_is_running(app: AppTest) -> None:
+    start(app)
+    assert not any("stand-in" in w.value for w in app.warning), "the shipped tagger runs by default"
+    session = app.session_state["session"]
+    stand_in = copy.copy(session.coach.tagger)  # the loaded tagger is shared with other tests: leave it be
+    stand_in.why_fallback = "tagger.npz is missing"
+    session.coach.tagger = stand_in
+    app.run()
+    assert any("stand-in" in w.value and "tagger.npz is missing" in w.value for w in app.warning)
 
 
 def test_rewind_takes_back_a_line_and_keeps_both_tries(app: AppTest, data_dir: Path) -> None:

@@ -175,6 +175,12 @@ def safety_pause(session: Session, settings: Settings) -> None:
 def feedback_panel(session: Session) -> None:
     """Labels with the evidence marked in the user's line, tips with their cards, a rewrite."""
     st.markdown("#### Feedback on your last line")
+    if session.coach is not None and session.coach.tagger.why_fallback:
+        st.warning(
+            "Feedback comes from a simpler stand-in skill tagger, so its labels are less accurate than usual: "
+            f"{session.coach.tagger.why_fallback}.",
+            icon=":material/info:",
+        )
     feedback: TurnFeedback | None = session.last_feedback
     if feedback is None:
         st.caption("Say something: feedback on your line appears here.")
