@@ -17,9 +17,7 @@ graph's int8 vectors; the new graph's differ by the noise of quantising activati
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rag.embeddings import MiniLMEncoder
 from rehearsal.exemplars import all_exemplars
+from rehearsal.files import staged
 from rehearsal.tagger import LINE_ENCODER_PATH, WEIGHTS_PATH, TaggerModel, expected_fingerprint
 
 LAYER_BIASES = ("bq", "bk", "bv", "bo", "bi", "bf")  # the bias added to each of those products
@@ -143,25 +142,22 @@ def main(argv: list[str] | None = None) -> int:
 def replace_shipped() -> int:
     """Rewrite the shipped encoder in place, if its head is current and the vectors barely move."""
     head = TaggerModel.load(WEIGHTS_PATH)
-    if head.kind != "tuned" or head.fingerprint != expected_fingerprint("tuned"):
+    if head.kind != "tuned" or head.fingerprint != expected_fingerprint("tuned", encoder=LINE_ENCODER_PATH):
         print(f"{WEIGHTS_PATH} is not current for {LINE_ENCODER_PATH}; retune with `make finetune` instead")
         return 1
     weights = read_exported(LINE_ENCODER_PATH)
-    with tempfile.TemporaryDirectory() as tmp:
-        written = Path(tmp) / LINE_ENCODER_PATH.name
-        write_int8(weights, written)
+    with staged(LINE_ENCODER_PATH, WEIGHTS_PATH) as (new_encoder, new_weights):
+        write_int8(weights, new_encoder)
         texts = [example.text for example in all_exemplars()]
         old = MiniLMEncoder(model_path=LINE_ENCODER_PATH).encode(texts, with_max=True)
-        new = MiniLMEncoder(model_path=written).encode(texts, with_max=True)
+        new = MiniLMEncoder(model_path=new_encoder).encode(texts, with_max=True)
         half = old.shape[1] // 2  # mean-pooled and max-pooled halves, each unit length
         lowest = float(min((old[:, :half] * new[:, :half]).sum(1).min(), (old[:, half:] * new[:, half:]).sum(1).min()))
         print(f"old and new encoder over {len(texts)} exemplars: lowest cosine {lowest:.4f}")
-        if lowest < PARITY_FLOOR:
-            print(f"below {PARITY_FLOOR}: the shipped files are left as they were")
-            return 1
-        os.replace(written, LINE_ENCODER_PATH)
-    head.fingerprint = expected_fingerprint("tuned")
-    head.save(WEIGHTS_PATH)
+        if lowest < PARITY_FLOOR:  # raised inside the block, so staged() moves nothing
+            raise SystemExit(f"below {PARITY_FLOOR}: the shipped files are left as they were")
+        head.fingerprint = expected_fingerprint("tuned", encoder=new_encoder)
+        head.save(new_weights)
     print(f"wrote {LINE_ENCODER_PATH} ({LINE_ENCODER_PATH.stat().st_size / 1e6:.1f} MB); {WEIGHTS_PATH} restamped")
     return 0
 
