@@ -12,8 +12,8 @@ from typing import Any
 from rehearsal.evaluate import (
     EXTERNAL_SETS,
     FRESH_SETS,
-    evaluate,
     find_eval_dir,
+    format_false_pitfalls,
     format_pitfall_share,
     format_scores,
     fresh_path,
@@ -22,9 +22,9 @@ from rehearsal.evaluate import (
     predict,
     score,
 )
-from rehearsal.exemplars import all_exemplars, split
+from rehearsal.exemplars import Example, all_exemplars, split
 from rehearsal.settings import PROJECT_ROOT, Settings
-from rehearsal.tagger import WEIGHTS_PATH, describe, load_tagger, train_default
+from rehearsal.tagger import WEIGHTS_PATH, SkillTagger, describe, load_tagger, train_default
 from rehearsal.taxonomy import LABELS
 
 
@@ -40,6 +40,12 @@ def cmd_tag(args: argparse.Namespace) -> int:
     return 0
 
 
+def scored_table(title: str, tagger: SkillTagger, examples: list[Example]) -> str:
+    """The per-label table of a labelled set, and how often a line free of pitfalls was given one."""
+    gold, predicted = [e.labels for e in examples], predict(tagger, examples)
+    return f"{format_scores(title, score(gold, predicted, LABELS), len(examples))}\n{format_false_pitfalls(gold, predicted)}"
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     """Per-label tables on the own test split, the fresh set and, when present, the external sets."""
     tagger = load_tagger()
@@ -48,11 +54,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     flags += " --no-external" if args.no_external else ""
     print(f"$ rehearse eval{flags}\n")
     print(f"{describe(tagger)}\n")
-    print(format_scores("Own test split (never fit on)", evaluate(tagger, test), len(test)))
+    print(scored_table("Own test split (never fit on)", tagger, test))
     for name, title in FRESH_SETS.items():  # shipped with the package: a missing one is an error
-        fresh = load_fresh(fresh_path(name))
         print()
-        print(format_scores(title, evaluate(tagger, fresh), len(fresh)))
+        print(scored_table(title, tagger, load_fresh(fresh_path(name))))
     if args.no_external:
         return 0
     eval_dir = Path(args.external) if args.external else find_eval_dir(PROJECT_ROOT)

@@ -98,6 +98,17 @@ def format_pitfall_share(predicted: list[frozenset[str]]) -> str:
     return "\n".join(lines)
 
 
+def format_false_pitfalls(gold: list[frozenset[str]], predicted: list[frozenset[str]]) -> str:
+    """How many lines free of pitfalls in the gold labels were given one: the error a user feels
+    most, told they blamed or stonewalled when they did not."""
+    pitfalls = set(PITFALLS)
+    clean = [p for g, p in zip(gold, predicted, strict=True) if not g & pitfalls]
+    flagged = sum(bool(p & pitfalls) for p in clean)
+    return (
+        f"{'pitfall given to a line with none':<40} {flagged:>4} of {len(clean):<4} {flagged / max(1, len(clean)):.3f}"
+    )
+
+
 def format_scores(title: str, rows: list[Score], lines: int) -> str:
     """A plain-text table with a macro-F1 row."""
     out = [f"{title} — {lines} lines", f"{'label':16} {'prec':>6} {'recall':>6} {'F1':>6} {'support':>7}"]

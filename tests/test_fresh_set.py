@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from rehearsal.evaluate import FRESH_SETS, FRESH_TITLE, fresh_path, load_fresh
+from rehearsal.evaluate import FRESH_SETS, FRESH_TITLE, format_false_pitfalls, fresh_path, load_fresh
 from rehearsal.exemplars import all_exemplars
 from rehearsal.taxonomy import LABELS
 from tests.conftest import ROOT
@@ -73,4 +73,13 @@ def test_eval_prints_the_fresh_table_after_the_test_split() -> None:
         later = f"{FRESH_SETS[name]} — {len(load_fresh(fresh_path(name)))} lines"
         positions.append(result.stdout.index(later))
     assert positions == sorted(positions)
+    # every labelled table says how often a line free of pitfalls was given one
+    assert result.stdout.count("pitfall given to a line with none") == 1 + len(FRESH_SETS)
     assert "AnnoMI" not in result.stdout
+
+
+def test_false_pitfalls_count_only_lines_whose_gold_has_none() -> None:
+    gold = [frozenset(), frozenset({"reflection"}), frozenset({"blame"}), frozenset()]
+    predicted = [frozenset({"stonewalling"}), frozenset({"reflection"}), frozenset({"criticism"}), frozenset()]
+    # line 3 holds a pitfall in the gold labels, so its (wrong) pitfall is not counted here
+    assert format_false_pitfalls(gold, predicted).split()[-4:] == ["1", "of", "3", "0.333"]
