@@ -30,6 +30,7 @@ FRESH_SETS = {
     "tagger-fresh-3.jsonl": "Third fresh set (written apart from the exemplars and the tagger, never fit or tuned on)",
     "tagger-fresh-4.jsonl": "Fourth fresh set (written apart from the exemplars, the tagger and the other sets, never fit or tuned on)",
     "tagger-fresh-5.jsonl": "Fifth fresh set: short replies, warm or withdrawn (written apart from everything else, never fit or tuned on)",
+    "tagger-fresh-6.jsonl": "Sixth fresh set: every label, subtle pitfalls (written apart from everything else, never fit or tuned on)",
 }
 
 
