@@ -13,10 +13,10 @@ from rehearsal.exemplars import all_exemplars
 from rehearsal.taxonomy import LABELS
 from tests.conftest import ROOT
 
-MIN_LINES, MIN_PER_LABEL = 220, 18
 MIN_UNLABELLED = 25
-# the fifth set measures one kind of line (short replies, warm or withdrawn), so it is smaller and
-# thinner per label: (lines, lines per label)
+# (lines, lines per label) a set must hold at least; the fifth measures one kind of line (short
+# replies, warm or withdrawn), so it is smaller and thinner per label
+MIN_SIZE = (220, 18)
 SIZES = {"tagger-fresh-5.jsonl": (170, 10)}
 
 
@@ -30,7 +30,7 @@ SETS = pytest.mark.parametrize("name", list(FRESH_SETS))
 @SETS
 def test_fresh_set_loads_with_known_labels_only(name: str) -> None:
     fresh = load_fresh(fresh_path(name))
-    assert len(fresh) >= SIZES.get(name, (MIN_LINES, MIN_PER_LABEL))[0]
+    assert len(fresh) >= SIZES.get(name, MIN_SIZE)[0]
     assert all(ex.text.strip() and ex.context.strip() for ex in fresh)
 
 
@@ -38,7 +38,7 @@ def test_fresh_set_loads_with_known_labels_only(name: str) -> None:
 def test_fresh_set_covers_every_label_and_plain_lines(name: str) -> None:
     fresh = load_fresh(fresh_path(name))
     counts = Counter(label for ex in fresh for label in ex.labels)
-    least = SIZES.get(name, (MIN_LINES, MIN_PER_LABEL))[1]
+    least = SIZES.get(name, MIN_SIZE)[1]
     thin = {label: counts[label] for label in LABELS if counts[label] < least}
     assert not thin, f"labels with fewer than {least} lines: {thin}"
     assert sum(1 for ex in fresh if not ex.labels) >= MIN_UNLABELLED
