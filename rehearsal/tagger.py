@@ -402,7 +402,7 @@ def describe(tagger: SkillTagger) -> str:
     """One line on which model a tagger runs, for tables measured with it."""
     if tagger.model.kind == "tuned":
         return f"tagger: fine-tuned line encoder ({LINE_ENCODER_PATH.name}) and linear layer"
-    kind = "logistic regressions over the untuned embeddings, trained in memory"
-    return f"tagger: {kind}" + (
-        f" (the shipped model was not used: {tagger.why_fallback})" if tagger.why_fallback else ""
-    )
+    kind = "logistic regressions over the untuned embeddings"
+    if not tagger.why_fallback:  # shipped as it is by `rehearse train-tagger --full`
+        return f"tagger: {kind} ({WEIGHTS_PATH.name})"
+    return f"tagger: {kind}, trained in memory (the shipped model was not used: {tagger.why_fallback})"

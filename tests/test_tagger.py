@@ -72,6 +72,10 @@ def test_stale_tuned_model_falls_back_to_the_full_model(tmp_path, monkeypatch: p
     assert describe(load_tagger(path=tmp_path / "missing.npz")).endswith(
         "(the shipped model was not used: missing.npz is missing)"
     )
+    # a full model shipped on purpose (`rehearse train-tagger --full`) was read from disk, not trained
+    assert describe(SkillTagger(fallback.encoder, full)) == (
+        "tagger: logistic regressions over the untuned embeddings (tagger.npz)"
+    )
     with pytest.raises(ValueError, match="line encoder"):
         SkillTagger(fallback.encoder, stale)
 
