@@ -23,6 +23,7 @@ from rehearsal.evaluate import (
     score,
 )
 from rehearsal.exemplars import Example, all_exemplars, split
+from rehearsal.files import staged
 from rehearsal.settings import PROJECT_ROOT, Settings
 from rehearsal.tagger import WEIGHTS_PATH, SkillTagger, describe, load_tagger, train_default
 from rehearsal.taxonomy import LABELS
@@ -94,7 +95,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 2
     start = time.perf_counter()
     model = train_default(shared_encoder())
-    model.save(WEIGHTS_PATH)
+    with staged(WEIGHTS_PATH) as (written,):  # the shipped file is replaced whole or not at all
+        model.save(written)
     print(f"trained on the training split in {time.perf_counter() - start:.1f} s -> {WEIGHTS_PATH}")
     return 0
 
