@@ -31,6 +31,7 @@ FRESH_SETS = {
     "tagger-fresh-4.jsonl": "Fourth fresh set (written apart from the exemplars, the tagger and the other sets, never fit or tuned on)",
     "tagger-fresh-5.jsonl": "Fifth fresh set: short replies, warm or withdrawn (written apart from everything else, never fit or tuned on)",
     "tagger-fresh-6.jsonl": "Sixth fresh set: every label, subtle pitfalls (written apart from everything else, never fit or tuned on)",
+    "tagger-fresh-7.jsonl": "Seventh fresh set: every label, many lines doing two things at once (written from the taxonomy alone, apart from everything else, never fit or tuned on)",
 }
 
 
