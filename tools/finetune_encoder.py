@@ -114,7 +114,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=LINE_ENCODER_PATH, help="the tuned encoder (ONNX)")
     parser.add_argument("--weights", type=Path, default=WEIGHTS_PATH, help="the tagger model (head and thresholds)")
     args = parser.parse_args()
-    if (args.out.resolve() == LINE_ENCODER_PATH) != (args.weights.resolve() == WEIGHTS_PATH):
+    shipped = args.out.resolve() == LINE_ENCODER_PATH  # writing the app's own files, not a trial's
+    if shipped != (args.weights.resolve() == WEIGHTS_PATH):
         parser.error("--out and --weights go together: the app reads a head only beside the encoder it was fit on")
     torch.set_num_threads(args.threads)  # seeds are set where randomness is used (make_model, fine_tune)
 
@@ -225,9 +226,7 @@ def main() -> None:
         before, head = gap(head), match_float_head(head, features, float_logits)
         print(f"head matched to the float model's logits: mean squared gap {before:.4f} -> {gap(head):.4f}")
         fingerprint = (
-            expected_fingerprint("tuned", train_split, encoder=new_encoder)
-            if args.out.resolve() == LINE_ENCODER_PATH
-            else "not the shipped encoder"
+            expected_fingerprint("tuned", train_split, encoder=new_encoder) if shipped else "not the shipped encoder"
         )
         TaggerModel(head.astype(np.float32), thresholds.astype(np.float32), fingerprint, "tuned").save(new_weights)
     print(f"wrote {args.out} and {args.weights}")
