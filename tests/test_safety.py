@@ -53,12 +53,7 @@ def test_crisis_lines_are_caught_with_their_category(text: str, category: Catego
         "I miss Mum so much it hurts",
         "My grandad killed himself in 1998 and we never talk about it",
         "I self-harmed as a teenager, I'm in a much better place now",
-        pytest.param(
-            "I killed the boss in Elden Ring last night",
-            # the fine-tuned member scores it 0.80 and the pair's mean (0.403) crosses 0.39: the
-            # tuning lines hold few game lines; strict, so a fix shows up as a pass
-            marks=pytest.mark.xfail(strict=True, reason="a known false alarm of the paired learned layer"),
-        ),
+        "I killed the boss in Elden Ring last night",  # paused until game and sport lines were fit on
         "Over my dead body are we having your mother for Christmas",
         "Gosh, how original. Did you get them from the petrol station?",
         "Did you get them at the petrol-station garage for her?",
