@@ -34,6 +34,8 @@ from rehearsal.safety import (
 SAFETY_DATA = Path(__file__).resolve().parent / "data" / "safety"
 # Tuning files of deliberately hard safe twins ("I won't need my coat in Dubai"): fitted on, but
 # left out of the false-alarm budget that sets the threshold, which they would otherwise push up.
+# The games-and-sport and everyday files (tune-games-9, tune-everyday-10) are ordinary talk, so they
+# count in the budget: a pause there is a real false alarm. The pattern does not match them.
 HARD_TWINS = "tune-[3-9]"
 SPLITS = {
     "tune*": "tuning set, tune*.jsonl (rules written and model fit on it)",
