@@ -25,7 +25,7 @@ from rehearsal.evaluate import (
 from rehearsal.exemplars import Example, all_exemplars, split
 from rehearsal.files import staged
 from rehearsal.settings import PROJECT_ROOT, Settings
-from rehearsal.tagger import WEIGHTS_PATH, SkillTagger, describe, load_tagger, train_default
+from rehearsal.tagger import WEIGHTS_PATH, SkillTagger, describe, load_candidate, load_tagger, train_default
 from rehearsal.taxonomy import LABELS
 
 
@@ -49,10 +49,23 @@ def scored_table(title: str, tagger: SkillTagger, examples: list[Example]) -> st
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Per-label tables on the own test split, the fresh set and, when present, the external sets."""
-    tagger = load_tagger()
+    if args.encoder and not args.weights:
+        print("rehearse eval: --encoder needs --weights (the head trained with that encoder)", file=sys.stderr)
+        return 2
+    try:
+        tagger = (
+            load_candidate(Path(args.weights), Path(args.encoder) if args.encoder else None)
+            if args.weights
+            else load_tagger()
+        )
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:  # RuntimeError: an encoder that will not load
+        print(f"rehearse eval: cannot load the candidate tagger: {exc}", file=sys.stderr)
+        return 2
     _, test = split(all_exemplars())
     flags = f" --external {args.external}" if args.external else ""
     flags += " --no-external" if args.no_external else ""
+    flags += f" --weights {args.weights}" if args.weights else ""
+    flags += f" --encoder {args.encoder}" if args.encoder else ""
     print(f"$ rehearse eval{flags}\n")
     print(f"{describe(tagger)}\n")
     print(scored_table("Own test split (never fit on)", tagger, test))
@@ -134,6 +147,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser("eval", help="precision/recall/F1 of the tagger, as tables")
     p.add_argument("--external", help="folder with annomi_dev.jsonl / esconv_devtest.jsonl (default ../shared/eval)")
     p.add_argument("--no-external", action="store_true", help="skip the external sets (own split and fresh set only)")
+    p.add_argument("--weights", help="measure this tagger model (.npz) instead of the shipped one (a trial's)")
+    p.add_argument("--encoder", help="the tuned line encoder (.onnx) that --weights was trained with")
     p.set_defaults(func=cmd_eval)
     p = sub.add_parser("train-tagger", help="retrain the tagger on the project's exemplars")
     p.add_argument("--full", action="store_true", help="ship the model that needs no tuned encoder")

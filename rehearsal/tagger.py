@@ -266,12 +266,18 @@ class SkillTagger:
     CONTEXTS_KEPT = 64
 
     def __init__(
-        self, encoder: Encoder, model: TaggerModel, line_encoder: Encoder | None = None, why_fallback: str = ""
+        self,
+        encoder: Encoder,
+        model: TaggerModel,
+        line_encoder: Encoder | None = None,
+        why_fallback: str = "",
+        files: tuple[Path, ...] = (),
     ):
         if model.kind == "tuned" and line_encoder is None:
             raise ValueError("a tuned tagger model needs its line encoder")
         self.encoder, self.model, self.line_encoder = encoder, model, line_encoder
         self.why_fallback = why_fallback  # why the shipped model was not used, when it was not
+        self.files = files  # the model files it was loaded from, when they are not the shipped ones
         self._contexts: dict[str, np.ndarray] = {}
 
     def remember(self, context: str) -> None:
@@ -388,7 +394,8 @@ def load_tagger(encoder: Encoder | None = None, path: Path = WEIGHTS_PATH) -> Sk
         model = TaggerModel.load(path)
         if model.fingerprint == expected_fingerprint(model.kind):
             line_encoder = shared_encoder(LINE_ENCODER_PATH, LINE_ENCODER_THREADS) if model.kind == "tuned" else None
-            return SkillTagger(encoder, model, line_encoder)
+            files = () if path == WEIGHTS_PATH else ((LINE_ENCODER_PATH,) if line_encoder else ()) + (path,)
+            return SkillTagger(encoder, model, line_encoder, files=files)  # files: named when not the shipped ones
         why = (
             f"{path.name} was made for other exemplars or another "
             + (LINE_ENCODER_PATH.name if model.kind == "tuned" else "feature set")
@@ -398,8 +405,27 @@ def load_tagger(encoder: Encoder | None = None, path: Path = WEIGHTS_PATH) -> Sk
     return SkillTagger(encoder, train_default(encoder), why_fallback=why)
 
 
+def load_candidate(weights: Path, line_encoder: Path | None = None) -> SkillTagger:
+    """A tagger from model files other than the shipped ones, to measure a trial before it ships.
+
+    The fingerprint is not checked (a trial's model is made for exemplars or an encoder the app
+    does not ship yet). A tuned model needs the encoder it was trained with."""
+    from rag.embeddings import shared_encoder
+
+    model = TaggerModel.load(weights)
+    if model.kind != "tuned":
+        return SkillTagger(shared_encoder(), model, files=(weights,))
+    if line_encoder is None:
+        raise ValueError(f"{weights.name} is a tuned model: name the line encoder it was trained with")
+    tuned = shared_encoder(line_encoder, LINE_ENCODER_THREADS)
+    return SkillTagger(shared_encoder(), model, tuned, files=(line_encoder, weights))
+
+
 def describe(tagger: SkillTagger) -> str:
     """One line on which model a tagger runs, for tables measured with it."""
+    if tagger.files:
+        kind = "fine-tuned line encoder and linear layer" if tagger.model.kind == "tuned" else "logistic regressions"
+        return f"tagger: a candidate, not the shipped model ({kind}: {', '.join(str(f) for f in tagger.files)})"
     if tagger.model.kind == "tuned":
         return f"tagger: fine-tuned line encoder ({LINE_ENCODER_PATH.name}) and linear layer"
     kind = "logistic regressions over the untuned embeddings"

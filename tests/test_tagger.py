@@ -18,6 +18,7 @@ from rehearsal.tagger import (
     describe,
     expected_fingerprint,
     line_encoder_digest,
+    load_candidate,
     load_tagger,
     sentences,
 )
@@ -268,3 +269,30 @@ def test_eval_on_an_external_set_prints_scores_and_the_pitfall_share(tmp_path, c
     assert share.splitlines()[0].endswith("— 3 lines")
     assert "stonewalling         1  0.333" in share and "any pitfall          1  0.333" in share
     assert "ESConv (dev+test): " in out and "not found, skipped" in out
+
+
+def test_a_candidate_model_is_measured_from_its_own_files_and_named_as_a_candidate(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from rehearsal.cli import main
+
+    candidate = TaggerModel.load(WEIGHTS_PATH)
+    candidate.thresholds = np.full(len(LABELS), 1.01, dtype=np.float32)  # a head that never says anything
+    candidate.fingerprint = "not the shipped encoder"  # as a trial's run stamps it
+    candidate.save(tmp_path / "head.npz")
+    loaded = load_candidate(tmp_path / "head.npz", LINE_ENCODER_PATH)
+    line, context = "You never listen to me, you just do whatever you want.", "I booked the trip."
+    assert load_tagger().tag(line, context).labels and loaded.tag(line, context).labels == []
+    assert describe(loaded) == (
+        "tagger: a candidate, not the shipped model (fine-tuned line encoder and linear layer: "
+        f"{LINE_ENCODER_PATH}, {tmp_path / 'head.npz'})"
+    )
+    # what cannot be measured says why, and measures nothing
+    assert main(["eval", "--encoder", str(LINE_ENCODER_PATH)]) == 2
+    assert "--encoder needs --weights" in capsys.readouterr().err
+    assert main(["eval", "--weights", str(tmp_path / "head.npz")]) == 2
+    assert "head.npz is a tuned model: name the line encoder it was trained with" in capsys.readouterr().err
+    assert main(["eval", "--weights", str(tmp_path / "missing.npz"), "--encoder", str(LINE_ENCODER_PATH)]) == 2
+    assert "cannot load the candidate tagger" in capsys.readouterr().err
+    assert main(["eval", "--weights", str(tmp_path / "head.npz"), "--encoder", str(tmp_path / "none.onnx")]) == 2
+    assert "none.onnx is missing" in capsys.readouterr().err
