@@ -60,7 +60,7 @@ from rehearsal.tagger import (
     expected_fingerprint,
     featurize_tuned,
 )
-from rehearsal.taxonomy import LABELS, PITFALLS
+from rehearsal.taxonomy import LABELS
 
 
 class Tagger(nn.Module):
@@ -101,23 +101,6 @@ def pick_thresholds(scores: np.ndarray, gold: np.ndarray) -> np.ndarray:
         smooth = np.convolve(curve, np.ones(5) / 5, mode="same")
         picked.append((grid[int(np.argmax(smooth))] + 0.5) / 2)
     return np.array(picked)
-
-
-def cap_false_pitfalls(thresholds: np.ndarray, scores: np.ndarray, gold: np.ndarray, cap: float) -> np.ndarray:
-    """Raise the pitfall labels' thresholds together until at most `cap` of the dev lines free of
-    pitfalls are given one.
-
-    Being told you blamed or stonewalled when you did not is the error a user feels most; a missed
-    pitfall only leaves a point of feedback out. Every pitfall threshold moves up by the same step
-    (the smallest on a grid of 0.025 that meets the cap, each at most 0.95), so their order stays."""
-    pitfall = np.array([label in PITFALLS for label in LABELS])
-    clean = ~(gold[:, pitfall].any(axis=1))
-    for step in np.arange(0, 0.95, 0.025):
-        raised = np.where(pitfall, np.minimum(thresholds + step, 0.95), thresholds)
-        flagged = (scores[clean][:, pitfall] >= raised[pitfall]).any(axis=1)
-        if flagged.mean() <= cap:
-            return raised
-    return raised
 
 
 def main() -> None:
