@@ -256,7 +256,7 @@ def test_eval_on_an_external_set_prints_scores_and_the_pitfall_share(tmp_path, c
         {
             "id": "a2",
             "context": "I'm not sure I want to stop.",
-            "text": "You're in two minds.",
+            "text": "So part of you wants to stop, and part of you doesn't.",
             "labels": ["reflection"],
         },
         {"id": "a3", "context": "Why are you always on at me?", "text": "Whatever.", "labels": []},
