@@ -414,6 +414,8 @@ def load_candidate(weights: Path, line_encoder: Path | None = None) -> SkillTagg
 
     model = TaggerModel.load(weights)
     if model.kind != "tuned":
+        if line_encoder is not None:
+            raise ValueError(f"{weights.name} is a full model: it reads no tuned line encoder")
         return SkillTagger(shared_encoder(), model, files=(weights,))
     if line_encoder is None:
         raise ValueError(f"{weights.name} is a tuned model: name the line encoder it was trained with")

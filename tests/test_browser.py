@@ -5,7 +5,8 @@ Progress, Author with an invalid scenario and the template's preview, Settings).
 Runs `streamlit run app.py` on a free local port with the fake model (one server for the module),
 drives Debian's Chromium through Playwright, and saves a screenshot of each step (desktop 1280×800
 and phone 390 px wide) under test-artifacts/browser/. Prints the time from server start to the
-first paint of the app.
+first paint of the app, beside that of a one-line Streamlit page served and opened just before it
+in the same browser; the app may take at most FIRST_PAINT_RATIO times as long.
 """
 
 from __future__ import annotations
@@ -28,7 +29,11 @@ from tests.conftest import ROOT
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
-FIRST_PAINT_LIMIT = 5.0
+# The app's first paint may take at most this many times a one-line Streamlit page's, measured in the
+# same browser just before: how busy this machine is moves both (2.3 s to 5.4 s for the app across
+# runs), their ratio stays near 1.3-1.7. A slow import or a heavy first script run moves only the app's.
+FIRST_PAINT_RATIO = 2.5
+BASELINE_TEXT = "Baseline page"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
@@ -45,12 +50,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(data: Path) -> Iterator[tuple[str, float]]:
-    """The app on a free port; yields its URL and the moment the server first answered (it has started)."""
+def serve(data: Path, script: Path = ROOT / "app.py") -> Iterator[tuple[str, float]]:
+    """The app (or another Streamlit script) on a free port; yields its URL and the moment the
+    server first answered (it has started)."""
     port = free_port()
     env = {**os.environ, "REHEARSAL_MODEL": "fake", "REHEARSAL_DATA_DIR": str(data)}
     command = [
-        *(sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py")),
+        *(sys.executable, "-m", "streamlit", "run", str(script)),
         *("--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1"),
         *("--browser.gatherUsageStats", "false"),
     ]
@@ -96,15 +102,39 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
+def page_first_paint(browser: Any, url: str, started: float, text: str) -> float:
+    """Seconds from the server's first answer until `text` shows in a new tab."""
+    page = browser.new_page(viewport=DESKTOP)
+    page.goto(url)
+    page.get_by_text(text).first.wait_for(timeout=30_000)
+    seconds = time.monotonic() - started
+    page.close()
+    return seconds
+
+
 @pytest.fixture(scope="module")
-def served(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, float]]:
-    """The app, shared by the tests of this module; its URL and when it first answered."""
+def baseline_paint(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> float:
+    """First paint of a one-line Streamlit page, served and measured as the app is, before the app
+    starts: what Streamlit and the browser cost on this machine at this moment."""
+    folder = tmp_path_factory.mktemp("baseline")
+    script = folder / "baseline.py"
+    script.write_text(f"import streamlit as st\n\nst.title({BASELINE_TEXT!r})\n", encoding="utf-8")
+    with serve(folder / "data", script) as (url, started):
+        return page_first_paint(browser, url, started, BASELINE_TEXT)
+
+
+@pytest.fixture(scope="module")
+def served(
+    browser: Any, baseline_paint: float, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, float]]:
+    """The app, shared by the tests of this module; its URL and when it first answered (after the
+    baseline page, so the two are measured one after the other)."""
     with serve(tmp_path_factory.mktemp("browser") / "data") as running:
         yield running
 
 
 def test_rehearse_rewind_report_and_export_in_a_real_browser(
-    browser: Any, served: tuple[str, float], capsys: pytest.CaptureFixture[str]
+    browser: Any, served: tuple[str, float], baseline_paint: float, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from playwright.sync_api import expect
 
@@ -112,12 +142,15 @@ def test_rehearse_rewind_report_and_export_in_a_real_browser(
     page = browser.new_page(viewport=DESKTOP, accept_downloads=True)
     first_paint = walk_through(page, url, started, expect)
     page.close()
-    (ARTIFACTS / "first-paint.txt").write_text(f"{first_paint:.2f} s\n")
+    ratio = first_paint / baseline_paint
+    report = (
+        f"first paint {first_paint:.2f} s after the server started answering; a one-line Streamlit page "
+        f"{baseline_paint:.2f} s in the same run; {ratio:.2f}x (limit {FIRST_PAINT_RATIO}x)"
+    )
+    (ARTIFACTS / "first-paint.txt").write_text(report + "\n")
     with capsys.disabled():  # shown in every run, not only on failure
-        print(
-            f"\n[browser] first paint {first_paint:.2f} s after the server started answering (limit {FIRST_PAINT_LIMIT} s)"
-        )
-    assert first_paint <= FIRST_PAINT_LIMIT, f"first paint took {first_paint:.2f} s"
+        print(f"\n[browser] {report}")
+    assert ratio <= FIRST_PAINT_RATIO, report
 
 
 def screenshot(page: Any, name: str) -> None:

@@ -287,6 +287,13 @@ def test_a_candidate_model_is_measured_from_its_own_files_and_named_as_a_candida
         "tagger: a candidate, not the shipped model (fine-tuned line encoder and linear layer: "
         f"{LINE_ENCODER_PATH}, {tmp_path / 'head.npz'})"
     )
+    # the shipped files under another name load as they are, and are named too
+    TaggerModel.load(WEIGHTS_PATH).save(tmp_path / "copy.npz")
+    assert describe(load_tagger(path=tmp_path / "copy.npz")).endswith(f"{LINE_ENCODER_PATH}, {tmp_path / 'copy.npz'})")
+    full = TaggerModel(np.zeros((len(LABELS), 10), dtype=np.float32), np.full(len(LABELS), 0.5), "x", "full")
+    full.save(tmp_path / "full.npz")
+    with pytest.raises(ValueError, match=r"full\.npz is a full model: it reads no tuned line encoder"):
+        load_candidate(tmp_path / "full.npz", LINE_ENCODER_PATH)
     # what cannot be measured says why, and measures nothing
     assert main(["eval", "--encoder", str(LINE_ENCODER_PATH)]) == 2
     assert "--encoder needs --weights" in capsys.readouterr().err
